@@ -3,7 +3,7 @@
 // crypto.subtle costs more than the hashing itself. It also runs where crypto.subtle
 // does not exist (Node 18 without flags, embedded engines).
 
-/** Incremental SHA-256 state: h = chaining value, b = partial block, n = bytes in b, l = total length. */
+/** Incremental SHA-256 state: h = chaining value, b = partial block, n = bytes in b, l = bytes already compressed. */
 export interface Sha256 { h: Int32Array; b: Uint8Array; n: number; l: number }
 
 const enc = /* @__PURE__ */ new TextEncoder();
@@ -46,39 +46,56 @@ function block(h: Int32Array, m: Uint8Array, o: number): void {
 export const utf8 = (s: string | Uint8Array | ArrayBuffer): Uint8Array =>
   typeof s === "string" ? enc.encode(s) : s instanceof Uint8Array ? s : new Uint8Array(s);
 
-export const sha256Init = (h: Int32Array = IV, l = 0): Sha256 => ({ h: h.slice(), b: new Uint8Array(64), n: 0, l });
+let S = new Uint8Array(1024); // scratch for UTF-8 of strings; grows, never shared across awaits
+const PAD = new Uint8Array(128);
+const PV = /* @__PURE__ */ new DataView(PAD.buffer);
+
+/**
+ * One-shot SHA-256 continuing from chaining value `h0` after `l0` bytes (HMAC's pads, the
+ * incremental API's buffered tail). Strings go through TextEncoder.encodeInto, which is
+ * several times faster than encode() for the few hundred bytes of a canonical request.
+ */
+function digest(m: string | Uint8Array, h0: Int32Array = IV, l0 = 0): Uint8Array {
+  let src = m as Uint8Array, n = src.length;
+  if (typeof m === "string") {
+    if (S.length < m.length * 3) S = new Uint8Array(m.length * 3);
+    n = enc.encodeInto(m, (src = S)).written!;
+  }
+  const h = h0.slice(), full = n - (n % 64), t = n - full, end = t < 56 ? 64 : 128, bits = (n + l0) * 8;
+  for (let o = 0; o < full; o += 64) block(h, src, o);
+  PAD.fill(0).set(src.subarray(full, n));
+  PAD[t] = 0x80;
+  PV.setUint32(end - 8, bits / 4294967296);
+  PV.setUint32(end - 4, bits >>> 0);
+  block(h, PAD, 0);
+  if (end > 64) block(h, PAD, 64);
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = h[i >> 2] >>> (24 - (i & 3) * 8);
+  return out;
+}
+
+export const sha256 = (d: string | Uint8Array | ArrayBuffer): Uint8Array => digest(typeof d === "string" ? d : utf8(d));
+
+/** Incremental SHA-256 (for checksumming a stream): init, update with each chunk, digest once. */
+export const sha256Init = (): Sha256 => ({ h: IV.slice(), b: new Uint8Array(64), n: 0, l: 0 });
 
 export function sha256Update(s: Sha256, d: Uint8Array): Sha256 {
   const len = d.length;
   let i = 0;
-  s.l += len;
   if (s.n) {
     i = Math.min(64 - s.n, len);
     s.b.set(d.subarray(0, i), s.n);
     if ((s.n += i) < 64) return s;
     block(s.h, s.b, 0);
+    s.l += 64;
     s.n = 0;
   }
-  for (; i + 64 <= len; i += 64) block(s.h, d, i);
+  for (; i + 64 <= len; i += 64, s.l += 64) block(s.h, d, i);
   if (i < len) { s.b.set(d.subarray(i)); s.n = len - i; }
   return s;
 }
 
-export function sha256Digest(s: Sha256): Uint8Array {
-  const b = s.b, h = s.h, bits = s.l * 8;
-  let n = s.n;
-  b[n++] = 0x80;
-  if (n > 56) { b.fill(0, n); block(h, b, 0); n = 0; }
-  b.fill(0, n, 56);
-  const v = new DataView(b.buffer);
-  v.setUint32(56, bits / 4294967296);
-  v.setUint32(60, bits >>> 0);
-  block(h, b, 0);
-  for (let i = 0; i < 8; i++) v.setInt32(i * 4, h[i]);
-  return b.slice(0, 32);
-}
-
-export const sha256 = (d: string | Uint8Array | ArrayBuffer): Uint8Array => sha256Digest(sha256Update(sha256Init(), utf8(d)));
+export const sha256Digest = (s: Sha256): Uint8Array => digest(s.b.subarray(0, s.n), s.h, s.l);
 
 export const hex = (b: Uint8Array): string => {
   let s = "";
@@ -93,7 +110,7 @@ export const hex = (b: Uint8Array): string => {
 export async function sha256Hex(d: string | Uint8Array | ArrayBuffer): Promise<string> {
   const u = utf8(d);
   const subtle = (globalThis as { crypto?: Crypto }).crypto?.subtle;
-  return hex(u.length > 65536 && subtle ? new Uint8Array(await subtle.digest("SHA-256", u)) : sha256(u));
+  return hex(u.length > 65536 && subtle ? new Uint8Array(await subtle.digest("SHA-256", u as Uint8Array<ArrayBuffer>)) : digest(u));
 }
 
 /**
@@ -104,7 +121,7 @@ export interface HmacKey { i: Int32Array; o: Int32Array }
 
 export function hmacKey(key: Uint8Array): HmacKey {
   const k = new Uint8Array(64);
-  k.set(key.length > 64 ? sha256(key) : key);
+  k.set(key.length > 64 ? digest(key) : key);
   const pad = (x: number) => {
     const h = IV.slice();
     block(h, k.map((c) => c ^ x), 0);
@@ -113,5 +130,4 @@ export function hmacKey(key: Uint8Array): HmacKey {
   return { i: pad(0x36), o: pad(0x5c) };
 }
 
-export const hmac = (k: HmacKey, d: string | Uint8Array): Uint8Array =>
-  sha256Digest(sha256Update(sha256Init(k.o, 64), sha256Digest(sha256Update(sha256Init(k.i, 64), utf8(d)))));
+export const hmac = (k: HmacKey, d: string | Uint8Array): Uint8Array => digest(digest(d, k.i, 64), k.o, 64);

@@ -29,10 +29,6 @@ export interface SignOptions {
   date?: Date;
   /** Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD". Default: hash of the body (header auth), "UNSIGNED-PAYLOAD" for S3 presign. */
   payloadHash?: string;
-  /** Add and sign x-amz-content-sha256 (header auth). Default: service === "s3", which requires it. */
-  contentSha256Header?: boolean;
-  /** Sign the session token (default true; S3 requires it). false appends it unsigned, as some non-S3 services expect. */
-  signSessionToken?: boolean;
 }
 
 export interface SignedRequest {
@@ -45,9 +41,9 @@ export interface SignedRequest {
 }
 
 const ALGO = "AWS4-HMAC-SHA256";
-const EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 // Headers a proxy or the runtime may rewrite; signing them would break the signature.
-const UNSIGNED = /^(authorization|user-agent|expect|connection|x-amzn-trace-id)$/;
+const UNSIGNED = /^(authorization|user-agent|x-amzn-trace-id)$/;
+const NONEMPTY = "must be a non-empty string";
 const PLAIN = /^[\w\-.~/]*$/;
 const isHex = (c: number) => (c > 47 && c < 58) || ((c | 32) > 96 && (c | 32) < 103);
 
@@ -59,7 +55,7 @@ export function encodeRfc3986(s: string): string {
   try {
     return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
   } catch {
-    throw new InputError(`cannot encode ${JSON.stringify(s.slice(0, 80))}: it contains a lone UTF-16 surrogate, which has no UTF-8 form`, "key");
+    throw new InputError(`${JSON.stringify(s.slice(0, 80))} has a lone surrogate: not UTF-8`, "key");
   }
 }
 
@@ -67,22 +63,22 @@ export function encodeRfc3986(s: string): string {
 export const encodePath = (s: string): string => (PLAIN.test(s) ? s : encodeRfc3986(s).replace(/%2F/g, "/"));
 
 /**
- * Canonical form of a wire string: valid %XX escapes are decoded to bytes (unless `again`,
- * the double-encoding rule of non-S3 services), then every byte but the unreserved set is
- * %XX-encoded, so "%2b", "+" and a raw space all end up in the one form AWS computes.
+ * Canonical form of a wire string: valid %XX escapes are decoded to bytes, then every byte
+ * but the unreserved set is %XX-encoded, so "%2b", "+" and a raw space all end up in the
+ * one form AWS computes. Bytewise, so an escape that is not UTF-8 ("%FF") survives.
  */
-function canon(s: string, slash: boolean, again?: boolean): string {
-  if (!again && PLAIN.test(s) && (slash || !s.includes("/"))) return s;
+function canon(s: string, slash: boolean): string {
+  if (PLAIN.test(s) && (slash || !s.includes("/"))) return s;
   const b = utf8(s);
   let out = "";
   for (let i = 0; i < b.length; i++) {
     let c = b[i];
-    if (c === 37 && !again && isHex(b[i + 1]) && isHex(b[i + 2])) {
+    if (c === 37 && isHex(b[i + 1]) && isHex(b[i + 2])) {
       c = parseInt(String.fromCharCode(b[i + 1], b[i + 2]), 16);
       i += 2;
     }
     const ch = String.fromCharCode(c);
-    out += PLAIN.test(ch) && (slash || c !== 47) ? ch : "%" + (c < 16 ? "0" : "") + c.toString(16).toUpperCase();
+    out += PLAIN.test(ch) && (slash || c !== 47) ? ch : "%" + (c + 256).toString(16).slice(1).toUpperCase();
   }
   return out;
 }
@@ -90,14 +86,12 @@ function canon(s: string, slash: boolean, again?: boolean): string {
 /** RFC 3986 remove_dot_segments plus merging of empty segments (what non-S3 services sign). */
 function normalize(p: string): string {
   const out: string[] = [];
-  const segs = p.split("/");
-  for (const s of segs) s === ".." ? out.pop() : s && s !== "." && out.push(s);
-  const last = segs[segs.length - 1];
-  return "/" + out.join("/") + (out.length && (last === "" || last === "." || last === "..") ? "/" : "");
+  for (const s of p.split("/")) s === ".." ? out.pop() : s && s !== "." && out.push(s);
+  return "/" + out.join("/") + (out.length && /\/\.{0,2}$/.test(p) ? "/" : "");
 }
 
 const fail = (field: string, what: string): never => {
-  throw new InputError(`SigV4: ${field} ${what}`, field);
+  throw new InputError(`${field} ${what}`, field);
 };
 
 // Derived signing keys, per (secret, day, region, service). Bounded: oldest entry evicted.
@@ -105,16 +99,18 @@ const keys = new Map<string, HmacKey>();
 
 export class SigV4Signer {
   private readonly o: SignerOptions;
+  private k?: [string, HmacKey, string];
+  private t?: string;
 
   constructor(options: SignerOptions) {
     const o = { ...options };
     for (const f of ["accessKeyId", "secretAccessKey", "region", "service"] as const)
-      if (typeof o[f] !== "string" || !o[f]) fail(f, "is missing or empty: pass a non-empty string");
-    if (o.sessionToken != null && typeof o.sessionToken !== "string") fail("sessionToken", "must be a string");
+      if (typeof o[f] !== "string" || !o[f]) fail(f, NONEMPTY);
     const s3 = o.service === "s3";
     o.doubleEncodePath ??= !s3;
     o.normalizePath ??= !s3;
     this.o = o;
+    this.t = o.sessionToken && encodeRfc3986(o.sessionToken);
   }
 
   /** Authorization-header signing. */
@@ -126,26 +122,39 @@ export class SigV4Signer {
   async presign(request: SignableRequest, options: SignOptions & { expiresIn: number }): Promise<SignedRequest> {
     const e = options?.expiresIn;
     if (!Number.isInteger(e) || e < 1 || e > 604800)
-      fail("expiresIn", `must be a whole number of seconds from 1 to 604800 (7 days), got ${e}`);
+      fail("expiresIn", `must be whole seconds, 1 to 604800 (7 days), not ${e}`);
     return this.run(request, options, e);
   }
 
   private async run(req: SignableRequest, opt: SignOptions, expires?: number): Promise<SignedRequest> {
     const o = this.o, s3 = o.service === "s3";
     const method = req?.method;
-    if (typeof method !== "string" || !method) fail("method", "is missing or empty");
+    if (typeof method !== "string" || !method) fail("method", NONEMPTY);
     const date = opt.date ?? new Date();
-    if (!(date instanceof Date) || isNaN(+date)) fail("date", "is not a valid Date");
+    if (!(date instanceof Date) || isNaN(+date)) fail("date", "must be a valid Date");
 
     // Split the URL by hand: new URL() would drop "." / ".." segments and re-escape the path.
     const m = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(req.url));
-    if (!m || !m[2] || m[2].includes("@")) fail("url", `must be an absolute http(s) URL without credentials, got ${JSON.stringify(String(req.url).slice(0, 100))}`);
+    if (!m || !m[2] || m[2].includes("@")) fail("url", `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(req.url).slice(0, 99))}`);
     const [, scheme, authority, rawPath, rawQuery = ""] = m!;
     const path = rawPath || "/";
 
     const amzDate = date.toISOString().replace(/[-:]|\.\d+/g, "");
     const day = amzDate.slice(0, 8);
     const scope = `${day}/${o.region}/${o.service}/aws4_request`;
+    // One-entry cache per signer, then the shared map: a hot signer skips even the map lookup.
+    if (this.k?.[0] !== scope) {
+      let key: HmacKey | undefined;
+      const ck = `${o.secretAccessKey}\n${scope}`;
+      if (!(key = keys.get(ck))) {
+        let k = utf8("AWS4" + o.secretAccessKey);
+        for (const part of [day, o.region, o.service, "aws4_request"]) k = hmac(hmacKey(k), part);
+        if (keys.size > 31) keys.delete(keys.keys().next().value!);
+        keys.set(ck, (key = hmacKey(k)));
+      }
+      this.k = [scope, key, encodeRfc3986(`${o.accessKeyId}/${scope}`)];
+    }
+    const [, key, cred] = this.k!;
 
     // Headers: lowercase names, trim and collapse whitespace (folded lines included),
     // repeated names joined with "," in their original order.
@@ -161,55 +170,49 @@ export class SigV4Signer {
     h.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
 
     const token = o.sessionToken;
-    const signToken = token && opt.signSessionToken !== false;
     let payload = opt.payloadHash;
     if (expires) payload ??= s3 ? "UNSIGNED-PAYLOAD" : undefined;
-    payload ??= req.body == null || (req.body as Uint8Array).length === 0 ? EMPTY_HASH : await sha256Hex(req.body);
+    payload ??= await sha256Hex(req.body ?? "");
 
-    const query: string[][] = [];
+    // Pairs are kept as "name\0value": "\0" sorts below every character of an encoded name, so
+    // a plain sort orders by name, then value, in byte order (all ASCII once encoded). Sorting
+    // "name=value" instead would put "a-b=1" before "a=1".
+    const query: string[] = [];
     for (const p of rawQuery.split("&")) {
       if (!p) continue;
       const i = p.indexOf("=");
-      query.push([canon(i < 0 ? p : p.slice(0, i), false), i < 0 ? "" : canon(p.slice(i + 1), false)]);
+      query.push(canon(i < 0 ? p : p.slice(0, i), false) + "\0" + (i < 0 ? "" : canon(p.slice(i + 1), false)));
     }
 
     if (!expires) {
       h["x-amz-date"] = amzDate;
-      if (opt.contentSha256Header ?? s3) h["x-amz-content-sha256"] = payload;
-      if (signToken) h["x-amz-security-token"] = token;
+      // S3 requires it on every header-signed request; other services take it when given.
+      if (s3) h["x-amz-content-sha256"] = payload;
+      if (token) h["x-amz-security-token"] = token;
     }
     const names = Object.keys(h).filter((k) => !UNSIGNED.test(k)).sort();
     const signedHeaders = names.join(";");
     if (expires) {
       query.push(
-        ["X-Amz-Algorithm", ALGO],
-        ["X-Amz-Credential", encodeRfc3986(`${o.accessKeyId}/${scope}`)],
-        ["X-Amz-Date", amzDate],
-        ["X-Amz-Expires", "" + expires],
-        ["X-Amz-SignedHeaders", encodeRfc3986(signedHeaders)],
+        "X-Amz-Algorithm\0" + ALGO,
+        "X-Amz-Credential\0" + cred,
+        "X-Amz-Date\0" + amzDate,
+        "X-Amz-Expires\0" + expires,
+        "X-Amz-SignedHeaders\0" + encodeRfc3986(signedHeaders),
       );
-      if (signToken) query.push(["X-Amz-Security-Token", encodeRfc3986(token)]);
+      if (token) query.push("X-Amz-Security-Token\0" + this.t);
     }
-    // Sort by encoded name, then encoded value, in byte order (all ASCII here, so code-unit
-    // order is byte order). Sorting "name=value" strings would put "a-b" before "a".
-    const cq = query.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map((p) => p[0] + "=" + p[1]).join("&");
+    const cq = query.sort().join("&").replace(/\0/g, "=");
 
+    // Non-S3 services sign the wire path encoded once more ("double encoding").
     let cpath = o.normalizePath ? normalize(path) : path;
-    cpath = canon(cpath, true, o.doubleEncodePath);
+    cpath = o.doubleEncodePath ? encodePath(cpath) : canon(cpath, true);
 
     let canonicalRequest = `${method}\n${cpath}\n${cq}\n`;
     for (const k of names) canonicalRequest += `${k}:${h[k]}\n`;
     canonicalRequest += `\n${signedHeaders}\n${payload}`;
     const stringToSign = `${ALGO}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
 
-    const ck = `${o.secretAccessKey}\n${scope}`;
-    let key = keys.get(ck);
-    if (!key) {
-      let k = utf8("AWS4" + o.secretAccessKey);
-      for (const part of [day, o.region, o.service, "aws4_request"]) k = hmac(hmacKey(k), part);
-      if (keys.size > 31) keys.delete(keys.keys().next().value!);
-      keys.set(ck, (key = hmacKey(k)));
-    }
     const signature = hex(hmac(key, stringToSign));
 
     const base = `${scheme}://${authority}`;
@@ -217,10 +220,8 @@ export class SigV4Signer {
     if (expires) {
       // The URL carries exactly the query that was signed (no "+" for spaces, no re-escaping),
       // and for S3 the path in its canonical encoding, which S3 decodes to the same key.
-      const tail = cq + "&X-Amz-Signature=" + signature + (token && !signToken ? "&X-Amz-Security-Token=" + encodeRfc3986(token) : "");
-      url = base + (s3 ? cpath : path) + "?" + tail;
+      url = base + (s3 ? cpath : path) + "?" + cq + "&X-Amz-Signature=" + signature;
     } else {
-      if (token && !signToken) h["x-amz-security-token"] = token;
       h.authorization = `${ALGO} Credential=${o.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
     }
     return { method, url, headers: h, signature, canonicalRequest, stringToSign };
