@@ -1,0 +1,323 @@
+// S3 client: endpoint + addressing, credentials, and ONE signed-fetch path (send) shared by every
+// operation: sign -> fetch -> status check -> S3 error XML -> S3Error, with retries, per-attempt
+// timeouts, caller abort and clock-skew correction.
+import { SigV4Signer, encodePath, encodeRfc3986, type Credentials, type SignedRequest } from "./sigv4.ts";
+import { parseXml, child, childText, type XmlElement } from "./xml.ts";
+import { InputError, S3Error, NetworkError, TimeoutError } from "./errors.ts";
+
+export interface S3ClientOptions {
+  /** Default "us-east-1"; "auto" for Cloudflare R2. */
+  region?: string;
+  /** Default AWS (https://s3.<region>.amazonaws.com); any S3-compatible http(s) URL. */
+  endpoint?: string;
+  /** Default: virtual-hosted on AWS for DNS-compatible bucket names, path style elsewhere. */
+  forcePathStyle?: boolean;
+  /** An object, or an async provider called before every request (rotating STS credentials). */
+  credentials: Credentials | (() => Promise<Credentials>);
+  /** Transport. A function with `rawPath: true` can send "." / ".." key segments unmodified. */
+  fetch?: typeof fetch;
+  /** Attempts per request, retries included (default 3). */
+  maxAttempts?: number;
+  /** Per-attempt budget in ms for the response headers (and a buffered body) (default 30000). */
+  timeoutMs?: number;
+  /** Backoff base in ms: attempt n waits random() * base * 2^(n-1) (default 100). */
+  retryBaseMs?: number;
+}
+
+export interface S3Object { key: string; lastModified: Date; etag: string; size: number; storageClass?: string; owner?: { id: string; displayName?: string } }
+
+export interface ListObjectsV2Params {
+  bucket: string; prefix?: string; delimiter?: string; continuationToken?: string; startAfter?: string;
+  maxKeys?: number; fetchOwner?: boolean; encodingType?: "url"; signal?: AbortSignal;
+}
+
+export interface ListObjectsV2Result {
+  name: string; prefix?: string; delimiter?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; encodingType?: string;
+  contents: S3Object[]; commonPrefixes: string[]; isTruncated: boolean; nextContinuationToken?: string; keyCount: number;
+  /** The response Date header: SERVER time. */
+  date?: Date;
+}
+
+/** ETags are unquoted everywhere. */
+export interface ObjectMetadata {
+  /** Whole object size (Content-Range total when ranged, else Content-Length). */
+  size: number;
+  /** Bytes in this response body. */
+  contentLength: number;
+  etag: string; lastModified: Date; contentType?: string; contentEncoding?: string; cacheControl?: string;
+  contentDisposition?: string; contentLanguage?: string; expires?: string; versionId?: string; storageClass?: string;
+  contentRange?: { start: number; end: number; size: number };
+  /** Base64, as S3 sends them. */
+  checksums: { crc32?: string; crc32c?: string; sha1?: string; sha256?: string; crc64nvme?: string };
+  checksumType?: string;
+  /** x-amz-meta-* with lowercased names, prefix removed. */
+  metadata: Record<string, string>;
+  date?: Date;
+}
+
+export interface GetObjectResult extends ObjectMetadata { body: ReadableStream<Uint8Array>; status: number }
+
+export interface ObjectParams {
+  bucket: string; key: string; versionId?: string; signal?: AbortSignal;
+  responseContentType?: string; responseContentDisposition?: string; responseContentEncoding?: string;
+  responseContentLanguage?: string; responseCacheControl?: string; responseExpires?: string | Date;
+}
+
+export interface GetObjectParams extends ObjectParams {
+  /** e.g. "bytes=0-99" */
+  range?: string;
+  /** Quoted or unquoted; "*" allowed. */
+  ifMatch?: string; ifNoneMatch?: string; ifModifiedSince?: Date; ifUnmodifiedSince?: Date;
+  partNumber?: number; checksumMode?: boolean;
+}
+
+export interface PutObjectParams {
+  bucket: string; key: string; body: string | Uint8Array; contentType?: string; cacheControl?: string;
+  contentDisposition?: string; contentEncoding?: string; metadata?: Record<string, string>; signal?: AbortSignal;
+}
+
+type Ctx = { bucket: string; key?: string; signal?: AbortSignal };
+type Str = Record<string, string>;
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const list = (s: string) => s.split(" ");
+/** Parameters named in camelCase -> wire names (kebab-case by default), Dates as HTTP dates. */
+const pick = (p: any, ks: string[], f = kebab, o: Str = {}) => {
+  for (const k of ks) if (p[k] != null) o[f(k)] = p[k] instanceof Date ? p[k].toUTCString() : "" + p[k];
+  return o;
+};
+const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).join("&");
+const unq = (s?: string | null) => s?.replace(/^"|"$/g, "") ?? "";
+const dt = (s?: string | null) => (s ? new Date(s) : undefined);
+const json = JSON.stringify;
+const RESP = list("ContentType ContentDisposition ContentEncoding ContentLanguage CacheControl Expires").map((k) => "response" + k);
+const EXACT = "Bucket and key names are exact and case-sensitive (check case, Unicode normalization, spaces, slashes).";
+const HINTS: Str = {
+  NoSuchKey: EXACT,
+  NoSuchBucket: EXACT,
+  NotModified: "The object matches If-None-Match / is unmodified since If-Modified-Since.",
+  PreconditionFailed: "The object fails If-Match / If-Unmodified-Since: it changed.",
+  SignatureDoesNotMatch: "Check the secret key and region.",
+};
+// The session token is in a canonical request as a header line or a presign query parameter.
+const redact = (s?: string) => s?.replace(/(x-amz-security-token[:=])[^\n&]*/gi, "$1<redacted>");
+const diff = (a: string, b = "") => {
+  const x = a.split("\n"), y = b.split("\n"), o: string[] = [];
+  for (let i = 0; i < x.length || i < y.length; i++) x[i] != y[i] && o.push(`  line ${i + 1}: ours ${json(x[i])}, server ${json(y[i])}`);
+  return o.join("\n");
+};
+// AbortSignal.any is missing on older runtimes; the fallback keeps a listener on the caller's signal.
+const any = (a: AbortSignal, b: AbortSignal): AbortSignal => {
+  if (AbortSignal.any) return AbortSignal.any([a, b]);
+  const c = new AbortController();
+  for (const s of [a, b]) s.aborted ? c.abort(s.reason) : s.addEventListener("abort", () => c.abort(s.reason));
+  return c.signal;
+};
+const sleep = (ms: number, s?: AbortSignal) =>
+  new Promise<void>((ok, no) => {
+    const t = setTimeout(() => (s?.removeEventListener("abort", stop), ok()), ms);
+    const stop = () => (clearTimeout(t), no(s!.reason));
+    s?.aborted ? stop() : s?.addEventListener("abort", stop);
+  });
+
+/** The metadata headers of a GET or HEAD response. */
+const meta = (r: Response): ObjectMetadata => {
+  const h = r.headers, g = (n: string) => h.get(n) ?? undefined, n = +(g("content-length") ?? 0);
+  const cr = /(\d+)-(\d+)\/(\d+)/.exec(g("content-range") ?? "");
+  const m: any = { size: cr ? +cr[3] : n, contentLength: n, etag: unq(g("etag")), lastModified: dt(g("last-modified")), metadata: {}, checksums: {}, date: dt(g("date")) };
+  if (cr) m.contentRange = { start: +cr[1], end: +cr[2], size: +cr[3] };
+  for (const k of list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires")) m[k] = g(kebab(k));
+  for (const k of list("versionId storageClass checksumType")) m[k] = g("x-amz-" + kebab(k));
+  h.forEach((v, k) => {
+    if (k.startsWith("x-amz-meta-")) m.metadata[k.slice(11)] = v;
+    else if (/^x-amz-checksum-(?!type$)/.test(k)) m.checksums[k.slice(15)] = v;
+  });
+  return m;
+};
+
+export class S3Client {
+  private o: S3ClientOptions;
+  private region: string;
+  private u!: URL;
+  /** Server clock minus local clock, learned from the Date of a RequestTimeTooSkewed (or any far-off) response. */
+  private skew = 0;
+
+  constructor(options: S3ClientOptions) {
+    const o = (this.o = { ...options }), r = (this.region = o.region ?? "us-east-1");
+    if (!/^[a-z0-9-]+$/.test(r)) throw new InputError(`region must look like "us-east-1" ("auto" for R2), got ${json(r)}`, "region");
+    try {
+      this.u = new URL(o.endpoint ?? `https://s3.${r}.amazonaws.com`);
+    } catch {}
+    if (!/^https?:$/.test(this.u?.protocol)) throw new InputError(`endpoint must be an http:// or https:// URL such as "http://127.0.0.1:9000", got ${json(o.endpoint)}`, "endpoint");
+  }
+
+  /** The one place a bucket and raw key become a URL (keys only through encodePath). */
+  private url(p: Ctx, key?: string, q?: string) {
+    const b = p.bucket, u = this.u, fp = this.o.forcePathStyle;
+    if (!b) throw new InputError("bucket must be a non-empty string", "bucket");
+    if (key != null) {
+      if (!key) throw new InputError("key must be a non-empty string", "key");
+      if (/(^|\/)\.\.?(\/|$)/.test(key) && !(this.o.fetch as any)?.rawPath)
+        throw new InputError(`key ${json(key)} has a "." or ".." segment, which fetch (WHATWG URL) collapses even percent-encoded, addressing another key; rename it or use a fetch with rawPath: true`, "key");
+    }
+    // Virtual-hosted on AWS only for DNS-label names (dots break the TLS wildcard certificate).
+    const vh = fp == null ? /\.amazonaws\.com$/.test(u.hostname) && /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(b) : !fp;
+    return u.protocol + "//" + (vh ? b + "." : "") + u.host + u.pathname.replace(/\/$/, "") + (vh ? "" : "/" + encodeRfc3986(b)) + (key != null ? "/" + encodePath(key) : vh ? "/" : "") + (q ? "?" + q : "");
+  }
+
+  private async signer() {
+    const c = this.o.credentials;
+    return new SigV4Signer({ ...(typeof c == "function" ? await c() : c), region: this.region, service: "s3" });
+  }
+
+  /**
+   * Every request goes through here. Returns the response and its body as text, or with the
+   * body unread when `stream` (then the timeout covers only the headers).
+   */
+  private async send(m: string, p: Ctx, url: string, headers: Str = {}, body?: string | Uint8Array, stream?: boolean): Promise<[Response, string]> {
+    const { signal } = p, o = this.o, max = o.maxAttempts ?? 3, ms = o.timeoutMs ?? 3e4;
+    let err: unknown, timedOut, skewed;
+    for (let n = 1; ; n++) {
+      const s = await (await this.signer()).sign({ method: m, url, headers, body }, { date: new Date(Date.now() + this.skew), payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined });
+      signal?.throwIfAborted();
+      const c = new AbortController(), t = setTimeout(() => ((timedOut = 1), c.abort()), ms), { host, ...h } = s.headers;
+      let res: Response | undefined, text = "";
+      timedOut = 0;
+      try {
+        res = await (o.fetch ?? fetch)(url, { method: m, headers: h, body: body as BodyInit, signal: signal ? any(signal, c.signal) : c.signal });
+        if (!(res.ok && stream)) text = m == "HEAD" || res.status == 304 ? (res.body?.cancel().catch(() => {}), "") : await res.text();
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        err = e;
+        res = undefined;
+      } finally {
+        clearTimeout(t);
+      }
+      if (res) {
+        const sd = Date.parse(res.headers.get("date")!), off = Math.abs(sd - Date.now() - this.skew) > 3e5;
+        if (off) this.skew = sd - Date.now();
+        if (res.ok) return [res, text];
+        const e = this.err(res, text, m, p, s), st = res.status;
+        // Once: a request signed with our wrong clock, now corrected from the server's Date.
+        if (!skewed && (e.code == "RequestTimeTooSkewed" || (off && st == 403))) {
+          skewed = n--;
+          continue;
+        }
+        if (!(st > 499 || st == 429 || st == 408 || /^(SlowDown|RequestTimeout|InternalError)$/.test(e.code))) throw e;
+        err = e;
+      }
+      if (n >= max) break;
+      await sleep(Math.random() * (o.retryBaseMs ?? 100) * 2 ** (n - 1), signal);
+    }
+    if (err instanceof S3Error) throw err;
+    throw new (timedOut ? TimeoutError : NetworkError)(`${m} ${url} failed after ${max} attempts: ${timedOut ? `no response within timeoutMs=${ms}` : (err as Error)?.message ?? err}`, max, err);
+  }
+
+  /** An error response (or, with `code`, a 200 that is not what was asked) as an S3Error. */
+  private err(res: Response, text: string, m: string, p: Ctx, s?: SignedRequest, code?: string): S3Error {
+    let x: XmlElement | undefined;
+    try {
+      x = parseXml(text);
+    } catch {}
+    if (x?.name != "Error") x = undefined;
+    const t = (n: string) => (x && childText(x, n)) || undefined, st = res.status, hd = (n: string) => t(n) ?? res.headers.get(n) ?? undefined;
+    code = t("Code") || code || ({ 304: "NotModified", 403: "Forbidden", 412: "PreconditionFailed" } as Str)[st] || (st == 404 ? (p.key ? "NoSuchKey" : "NoSuchBucket") : "HTTP" + st);
+    const f: Partial<S3Error> = { requestId: hd("RequestId") ?? hd("x-amz-request-id"), hostId: hd("HostId") ?? hd("x-amz-id-2"), bucket: p.bucket, key: p.key, resource: t("Resource") };
+    let msg = [
+      `${code} (HTTP ${st}) on ${m} bucket ${json(p.bucket)}${p.key != null ? " key " + json(p.key) : ""}:`,
+      t("Message") ?? (x ? "" : text ? "unexpected response body: " + text.replace(/\s+/g, " ").slice(0, 100) : "no response body."),
+      HINTS[code],
+    ].join(" ").replace(/ +/g, " ").trim();
+    if (code == "SignatureDoesNotMatch" && s) {
+      const cr = (f.canonicalRequest = redact(s.canonicalRequest)!), scr = (f.serverCanonicalRequest = redact(t("CanonicalRequest")));
+      f.stringToSign = s.stringToSign;
+      f.serverStringToSign = t("StringToSign");
+      msg += scr
+        ? "\nCanonical request differences:\n" + (diff(cr, scr) || diff(s.stringToSign, f.serverStringToSign) || "  none: the secret key differs")
+        : "\nThe server sent no canonical request to compare; ours is error.canonicalRequest.";
+    }
+    return new S3Error(code, st, msg, f);
+  }
+
+  async listObjectsV2(p: ListObjectsV2Params): Promise<ListObjectsV2Result> {
+    const [res, text] = await this.send("GET", p, this.url(p, undefined, qs({ "list-type": "2", ...pick(p, list("prefix delimiter continuationToken startAfter maxKeys fetchOwner encodingType")) })));
+    let x: XmlElement | undefined;
+    try {
+      x = parseXml(text);
+    } catch {}
+    if (x?.name != "ListBucketResult") throw this.err(res, text, "GET", p, undefined, "InvalidResponse");
+    const t = (n: string, e = x!) => childText(e, n);
+    // Decode only when the response says EncodingType url (some servers ignore the parameter); "+" is a space there.
+    const d = t("EncodingType") == "url" ? (s?: string) => s && decodeURIComponent(s.replace(/\+/g, " ")) : (s?: string) => s;
+    const r: ListObjectsV2Result = {
+      name: t("Name")!, prefix: d(t("Prefix")), delimiter: d(t("Delimiter")), startAfter: d(t("StartAfter")),
+      continuationToken: t("ContinuationToken"), maxKeys: +t("MaxKeys")! || undefined, encodingType: t("EncodingType"),
+      contents: [], commonPrefixes: [], isTruncated: t("IsTruncated") == "true", nextContinuationToken: t("NextContinuationToken"),
+      keyCount: 0, date: dt(res.headers.get("date")),
+    };
+    for (const c of x.children)
+      if (c.name == "Contents") {
+        const w = child(c, "Owner"), o: S3Object = { key: d(t("Key", c))!, lastModified: new Date(t("LastModified", c)!), etag: unq(t("ETag", c)), size: +t("Size", c)!, storageClass: t("StorageClass", c) };
+        if (w) o.owner = { id: t("ID", w)!, displayName: t("DisplayName", w) };
+        r.contents.push(o);
+      } else if (c.name == "CommonPrefixes") r.commonPrefixes.push(d(t("Prefix", c))!);
+    r.keyCount = +(t("KeyCount") ?? r.contents.length + r.commonPrefixes.length);
+    return r;
+  }
+
+  /** Every object, page after page; throws (instead of looping) if a truncated page repeats or omits its token. */
+  async *listAll(p: Omit<ListObjectsV2Params, "continuationToken">): AsyncIterable<S3Object> {
+    const seen = new Set<string | undefined>();
+    for (let tok: string | undefined; ; ) {
+      const r = await this.listObjectsV2({ ...p, continuationToken: tok });
+      yield* r.contents;
+      if (!r.isTruncated) return;
+      if (seen.has((tok = r.nextContinuationToken)) || !tok)
+        throw new S3Error("InvalidResponse", 200, `listing of bucket ${json(p.bucket)} is truncated but ${tok ? "repeats continuation token " + json(tok) : "has no NextContinuationToken"}: stopped instead of looping`, { bucket: p.bucket });
+      seen.add(tok);
+    }
+  }
+
+  /** URL and headers of a GET/HEAD object request. */
+  private obj(p: GetObjectParams): [string, Str] {
+    const h = pick(p, list("range ifModifiedSince ifUnmodifiedSince"));
+    for (const k of ["ifMatch", "ifNoneMatch"] as const) if (p[k]) h[kebab(k)] = /^(\*|"|W\/)/.test(p[k]!) ? p[k]! : `"${p[k]}"`;
+    if (p.checksumMode) h["x-amz-checksum-mode"] = "ENABLED";
+    return [this.url(p, p.key, qs({ ...pick(p, ["versionId", "partNumber"], String), ...pick(p, RESP) })), h];
+  }
+
+  /** The body streams from the response, never buffered; the per-attempt timeout covers only the headers. */
+  async getObject(p: GetObjectParams): Promise<GetObjectResult> {
+    const [res] = await this.send("GET", p, ...this.obj(p), undefined, true);
+    return { ...meta(res), body: res.body ?? new Response("").body!, status: res.status };
+  }
+
+  async headObject(p: GetObjectParams): Promise<ObjectMetadata> {
+    return meta((await this.send("HEAD", p, ...this.obj(p)))[0]);
+  }
+
+  /** A URL that plain fetch/curl can GET for expiresIn seconds (max 604800). */
+  async presignGetObject(p: ObjectParams & { expiresIn: number }): Promise<string> {
+    return (await (await this.signer()).presign({ method: "GET", url: this.obj(p)[0] }, { date: new Date(Date.now() + this.skew), expiresIn: p.expiresIn })).url;
+  }
+
+  async putObject(p: PutObjectParams): Promise<{ etag: string; versionId?: string }> {
+    const h = pick(p, list("contentType cacheControl contentDisposition contentEncoding")), md = p.metadata ?? {};
+    for (const k in md) {
+      // fetch rejects such headers with a TypeError that looks like a network error.
+      if (/[^\w-]/.test(k) || /[^ -~]/.test(md[k])) throw new InputError(`metadata ${json(k)}: names must be [A-Za-z0-9_-], values printable ASCII (encode others)`, "metadata");
+      h["x-amz-meta-" + k] = md[k];
+    }
+    const r = (await this.send("PUT", p, this.url(p, p.key), h, p.body))[0].headers;
+    return { etag: unq(r.get("etag")), versionId: r.get("x-amz-version-id") ?? undefined };
+  }
+
+  async deleteObject(p: { bucket: string; key: string; signal?: AbortSignal }): Promise<void> {
+    await this.send("DELETE", p, this.url(p, p.key));
+  }
+
+  /** PUT /bucket, for tests and demos (no LocationConstraint: AWS regions other than us-east-1 need one). */
+  async createBucket(p: { bucket: string; signal?: AbortSignal }): Promise<void> {
+    await this.send("PUT", p, this.url(p));
+  }
+}

@@ -1,0 +1,752 @@
+// Unit tests of the S3 client: the transport is a stubbed fetch (or the local fault server).
+import { test, describe, mock } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { S3Client, type S3ClientOptions } from "../src/client.ts";
+import { InputError, S3Error, NetworkError, TimeoutError } from "../src/errors.ts";
+import { listObjectsV2Page } from "./support/listxml.ts";
+import { faultServer } from "./support/faultserver.ts";
+
+const creds = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
+const SECRET = creds.secretAccessKey;
+
+type Reply =
+  | { status?: number; headers?: Record<string, string>; body?: string | null; hang?: boolean }
+  | Error
+  | ((url: string, init: RequestInit) => Response | Promise<Response>);
+
+interface Call { url: string; method: string; headers: Record<string, string>; body: unknown }
+
+/** A scripted fetch: replies in order (then 200 ""), records calls and which bodies were cancelled. */
+function stub(...replies: Reply[]) {
+  const calls: Call[] = [], cancelled: number[] = [], read: number[] = [];
+  const f = async (url: string, init: RequestInit = {}) => {
+    const i = calls.length;
+    calls.push({ url, method: init.method ?? "GET", headers: { ...(init.headers as Record<string, string>) }, body: init.body });
+    const r = replies.shift() ?? { status: 200, body: "" };
+    if (r instanceof Error) throw r;
+    if (typeof r == "function") return r(url, init);
+    if (r.hang)
+      return new Promise<Response>((_, no) => {
+        const s = init.signal!;
+        s.aborted ? no(s.reason) : s.addEventListener("abort", () => no(s.reason));
+      });
+    const body =
+      r.body == null
+        ? null
+        : new ReadableStream<Uint8Array>(
+            {
+              pull(c) {
+                read.push(i);
+                c.enqueue(new TextEncoder().encode(r.body!));
+                c.close();
+              },
+              cancel() {
+                cancelled.push(i);
+              },
+            },
+            { highWaterMark: 0 },
+          );
+    return new Response(body, { status: r.status ?? 200, headers: { date: new Date().toUTCString(), ...r.headers } });
+  };
+  return { f: f as unknown as typeof fetch, calls, cancelled, read };
+}
+
+const mk = (f: typeof fetch, o: Partial<S3ClientOptions> = {}) =>
+  new S3Client({ endpoint: "http://127.0.0.1:9000", credentials: creds, fetch: f, retryBaseMs: 1, ...o });
+
+const xmlErr = (code: string, message = "msg", extra = "") =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}<RequestId>REQ123</RequestId><HostId>HOST456</HostId></Error>`;
+
+const listXml = (inner: string, extra = "") =>
+  `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>${extra}${inner}</ListBucketResult>`;
+
+const obj = (key: string, etag = '"abc"') => `<Contents><Key>${key}</Key><LastModified>2024-03-01T12:34:56.000Z</LastModified><ETag>${etag}</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+
+async function rejects<E extends Error>(p: Promise<unknown>, cls: new (...a: any[]) => E): Promise<E> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    return e as E;
+  }
+  assert.fail(`expected ${cls.name}, nothing was thrown`);
+}
+
+describe("addressing", () => {
+  const urlOf = async (o: Partial<S3ClientOptions>, bucket: string, key = "a b/c.txt") => {
+    const s = stub({ status: 200, body: "x" });
+    await new S3Client({ credentials: creds, fetch: s.f, ...o }).getObject({ bucket, key });
+    return s.calls[0];
+  };
+
+  test("AWS default: virtual-hosted, us-east-1", async () => {
+    const c = await urlOf({}, "my-bucket");
+    assert.equal(c.url, "https://my-bucket.s3.us-east-1.amazonaws.com/a%20b/c.txt");
+    assert.match(c.headers.authorization, /Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/s3\/aws4_request/);
+  });
+
+  test("AWS with a region", async () => {
+    assert.equal((await urlOf({ region: "eu-west-3" }, "logs")).url, "https://logs.s3.eu-west-3.amazonaws.com/a%20b/c.txt");
+  });
+
+  test("path style on AWS for dotted or non-DNS bucket names", async () => {
+    assert.equal((await urlOf({}, "my.bucket")).url, "https://s3.us-east-1.amazonaws.com/my.bucket/a%20b/c.txt");
+    assert.equal((await urlOf({}, "My_Bucket")).url, "https://s3.us-east-1.amazonaws.com/My_Bucket/a%20b/c.txt");
+  });
+
+  test("custom endpoints default to path style; R2 region auto", async () => {
+    assert.equal((await urlOf({ endpoint: "http://127.0.0.1:9000" }, "bkt")).url, "http://127.0.0.1:9000/bkt/a%20b/c.txt");
+    const r2 = await urlOf({ endpoint: "https://acct123.r2.cloudflarestorage.com", region: "auto" }, "bkt");
+    assert.equal(r2.url, "https://acct123.r2.cloudflarestorage.com/bkt/a%20b/c.txt");
+    assert.match(r2.headers.authorization, /\/auto\/s3\/aws4_request/);
+  });
+
+  test("forcePathStyle overrides either way; endpoint base path kept, default port dropped", async () => {
+    assert.equal((await urlOf({ forcePathStyle: true }, "bkt")).url, "https://s3.us-east-1.amazonaws.com/bkt/a%20b/c.txt");
+    assert.equal((await urlOf({ endpoint: "https://r2.example.com", forcePathStyle: false }, "bkt")).url, "https://bkt.r2.example.com/a%20b/c.txt");
+    assert.equal((await urlOf({ endpoint: "http://Gateway.local:80/s3/" }, "bkt")).url, "http://gateway.local/s3/bkt/a%20b/c.txt");
+  });
+
+  test("the host header is not passed to fetch; signed headers are", async () => {
+    const c = await urlOf({}, "bkt");
+    assert.equal(c.headers.host, undefined);
+    assert.match(c.headers["x-amz-date"], /^\d{8}T\d{6}Z$/);
+    assert.equal(c.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+  });
+
+  test("bad endpoint, region, bucket and key are InputErrors naming the field", async () => {
+    for (const endpoint of ["ftp://host", "not a url", "127.0.0.1:9000"]) {
+      const e = assert.throws(() => new S3Client({ endpoint, credentials: creds }), InputError) as unknown;
+      void e;
+    }
+    try {
+      new S3Client({ endpoint: "ftp://x", credentials: creds });
+    } catch (e) {
+      assert.equal((e as InputError).field, "endpoint");
+      assert.match((e as Error).message, /http:\/\/ or https:\/\//);
+    }
+    assert.throws(() => new S3Client({ region: "US East", credentials: creds }), (e: InputError) => e.field == "region");
+    const s = stub();
+    const c = mk(s.f);
+    assert.equal((await rejects(c.getObject({ bucket: "", key: "k" }), InputError)).field, "bucket");
+    assert.equal((await rejects(c.getObject({ bucket: "b", key: "" }), InputError)).field, "key");
+    assert.equal(s.calls.length, 0);
+  });
+
+  test("'.' and '..' key segments: InputError unless the fetch declares rawPath", async () => {
+    const s = stub();
+    for (const key of ["a/../b", "./x", "a/.", "..", "x/./y"]) {
+      const e = await rejects(mk(s.f).getObject({ bucket: "b", key }), InputError);
+      assert.equal(e.field, "key");
+      assert.match(e.message, /collapses/);
+    }
+    for (const key of ["a..b", ".hidden", "a/...", "..x/y."]) await mk(s.f).getObject({ bucket: "b", key });
+    assert.equal(s.calls.length, 4);
+    const raw = Object.assign(stub().f, { rawPath: true });
+    await mk(raw).getObject({ bucket: "b", key: "a/../b" });
+  });
+});
+
+describe("query and headers", () => {
+  test("listObjectsV2 maps every parameter, RFC 3986 encoded", async () => {
+    const s = stub({ status: 200, body: listXml("") });
+    await mk(s.f).listObjectsV2({
+      bucket: "bkt", prefix: "a b/ü+", delimiter: "/", continuationToken: "1/x+y=", startAfter: "k*'", maxKeys: 2, fetchOwner: true, encodingType: "url",
+    });
+    assert.equal(
+      s.calls[0].url,
+      "http://127.0.0.1:9000/bkt?list-type=2&prefix=a%20b%2F%C3%BC%2B&delimiter=%2F&continuation-token=1%2Fx%2By%3D&start-after=k%2A%27&max-keys=2&fetch-owner=true&encoding-type=url",
+    );
+  });
+
+  test("listObjectsV2 on a virtual-hosted bucket lists at /", async () => {
+    const s = stub({ status: 200, body: listXml("") });
+    await new S3Client({ credentials: creds, fetch: s.f }).listObjectsV2({ bucket: "bkt" });
+    assert.equal(s.calls[0].url, "https://bkt.s3.us-east-1.amazonaws.com/?list-type=2");
+  });
+
+  test("getObject: query overrides, conditionals quoted, dates as HTTP dates, checksum mode", async () => {
+    const s = stub({ status: 206, body: "x" });
+    const d = new Date("2024-01-02T03:04:05Z");
+    await mk(s.f).getObject({
+      bucket: "b", key: "k", range: "bytes=0-9", ifMatch: "abc", ifNoneMatch: "*", ifModifiedSince: d, ifUnmodifiedSince: d,
+      versionId: "v/1", partNumber: 2, checksumMode: true, responseContentType: "text/plain; charset=utf-8", responseContentDisposition: 'attachment; filename="a b"',
+      responseExpires: d,
+    });
+    const c = s.calls[0];
+    assert.equal(
+      c.url,
+      "http://127.0.0.1:9000/b/k?versionId=v%2F1&partNumber=2&response-content-type=text%2Fplain%3B%20charset%3Dutf-8&response-content-disposition=attachment%3B%20filename%3D%22a%20b%22&response-expires=Tue%2C%2002%20Jan%202024%2003%3A04%3A05%20GMT",
+    );
+    assert.equal(c.headers.range, "bytes=0-9");
+    assert.equal(c.headers["if-match"], '"abc"');
+    assert.equal(c.headers["if-none-match"], "*");
+    assert.equal(c.headers["if-modified-since"], "Tue, 02 Jan 2024 03:04:05 GMT");
+    assert.equal(c.headers["if-unmodified-since"], "Tue, 02 Jan 2024 03:04:05 GMT");
+    assert.equal(c.headers["x-amz-checksum-mode"], "ENABLED");
+    // Already quoted ETags are sent as given.
+    const s2 = stub({ status: 200, body: "" });
+    await mk(s2.f).getObject({ bucket: "b", key: "k", ifMatch: '"q"' });
+    assert.equal(s2.calls[0].headers["if-match"], '"q"');
+  });
+
+  test("keys are encoded once, every byte but A-Za-z0-9-._~ and /", async () => {
+    const s = stub({ status: 200, body: "" });
+    await mk(s.f).getObject({ bucket: "b", key: "a+b %25 ü/é?#&=;,~!'()*//end/" });
+    assert.equal(s.calls[0].url, "http://127.0.0.1:9000/b/a%2Bb%20%2525%20%C3%BC/%C3%A9%3F%23%26%3D%3B%2C~%21%27%28%29%2A//end/");
+  });
+
+  test("putObject signs the body hash and sends metadata", async () => {
+    const s = stub({ status: 200, headers: { etag: '"e1"', "x-amz-version-id": "v9" }, body: "" });
+    const r = await mk(s.f).putObject({ bucket: "b", key: "k", body: "héllo", contentType: "text/plain", metadata: { Owner: "me", n: "1" } });
+    assert.deepEqual(r, { etag: "e1", versionId: "v9" });
+    const h = s.calls[0].headers;
+    assert.equal(s.calls[0].method, "PUT");
+    assert.equal(h["x-amz-content-sha256"], createHash("sha256").update("héllo").digest("hex"));
+    assert.equal(h["content-type"], "text/plain");
+    assert.equal(h["x-amz-meta-owner"], "me");
+    assert.match(h.authorization, /SignedHeaders=[^,]*content-type;[^,]*x-amz-meta-owner/);
+    await rejects(mk(s.f).putObject({ bucket: "b", key: "k", body: "", metadata: { x: "é" } }), InputError);
+  });
+
+  test("createBucket: PUT /bucket (or / on the bucket host)", async () => {
+    const s = stub({ status: 200 }, { status: 200 });
+    await mk(s.f).createBucket({ bucket: "nbk" });
+    assert.equal(s.calls[0].url, "http://127.0.0.1:9000/nbk");
+    assert.equal(s.calls[0].body, undefined);
+    await new S3Client({ region: "eu-west-1", credentials: creds, fetch: s.f }).createBucket({ bucket: "nbk" });
+    assert.equal(s.calls[1].url, "https://nbk.s3.eu-west-1.amazonaws.com/");
+    assert.equal(s.calls[1].method, "PUT");
+  });
+
+  test("presignGetObject: query signature with overrides, usable URL", async () => {
+    const url = await mk(stub().f).presignGetObject({ bucket: "b", key: "a b", expiresIn: 600, versionId: "v1", responseContentDisposition: "attachment" });
+    const u = new URL(url);
+    assert.equal(u.origin + u.pathname, "http://127.0.0.1:9000/b/a%20b");
+    assert.equal(u.searchParams.get("X-Amz-Expires"), "600");
+    assert.equal(u.searchParams.get("versionId"), "v1");
+    assert.equal(u.searchParams.get("response-content-disposition"), "attachment");
+    assert.match(u.searchParams.get("X-Amz-Signature")!, /^[0-9a-f]{64}$/);
+    assert.ok(!url.includes(SECRET));
+    await rejects(mk(stub().f).presignGetObject({ bucket: "b", key: "k", expiresIn: 0 }), InputError);
+  });
+});
+
+describe("credentials", () => {
+  test("an async provider is called per request; rotated keys and session token are used", async () => {
+    let n = 0;
+    const s = stub({ status: 200, body: "" }, { status: 200, body: "" });
+    const c = mk(s.f, { credentials: async () => ({ accessKeyId: "AK" + ++n, secretAccessKey: "s" + n, sessionToken: "tok" + n }) });
+    await c.headObject({ bucket: "b", key: "k" });
+    await c.headObject({ bucket: "b", key: "k" });
+    assert.equal(n, 2);
+    assert.match(s.calls[0].headers.authorization, /Credential=AK1\//);
+    assert.match(s.calls[1].headers.authorization, /Credential=AK2\//);
+    assert.equal(s.calls[1].headers["x-amz-security-token"], "tok2");
+  });
+});
+
+describe("responses", () => {
+  test("listObjectsV2: typed objects, common prefixes, owner, server date", async () => {
+    const date = "Wed, 01 May 2024 10:00:00 GMT";
+    const body = listXml(
+      obj("00123", "&quot;d41d8cd98f00b204e9800998ecf8427e&quot;") +
+        `<Contents><Key>a&amp;b</Key><LastModified>2024-03-01T00:00:00.000Z</LastModified><ETag>"x-2"</ETag><Size>5368709120</Size><Owner><ID>id1</ID><DisplayName>me</DisplayName></Owner></Contents>` +
+        `<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>`,
+      "<Prefix></Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated><NextContinuationToken>t2</NextContinuationToken>",
+    );
+    const r = await mk(stub({ status: 200, headers: { date }, body }).f).listObjectsV2({ bucket: "bkt" });
+    assert.equal(r.name, "bkt");
+    assert.equal(r.contents[0].key, "00123");
+    assert.equal(r.contents[0].etag, "d41d8cd98f00b204e9800998ecf8427e");
+    assert.equal(r.contents[0].size, 42);
+    assert.deepEqual(r.contents[0].lastModified, new Date("2024-03-01T12:34:56.000Z"));
+    assert.equal(r.contents[1].key, "a&b");
+    assert.equal(r.contents[1].size, 5368709120);
+    assert.deepEqual(r.contents[1].owner, { id: "id1", displayName: "me" });
+    assert.deepEqual(r.commonPrefixes, ["dir/"]);
+    assert.equal(r.isTruncated, true);
+    assert.equal(r.nextContinuationToken, "t2");
+    assert.equal(r.keyCount, 3);
+    assert.equal(r.maxKeys, 1000);
+    assert.equal(r.delimiter, "/");
+    assert.deepEqual(r.date, new Date(date));
+  });
+
+  test("a realistic 1000-key page parses with exact keys", async () => {
+    const page = listObjectsV2Page({ count: 1000 });
+    const r = await mk(stub({ status: 200, body: page.xml }).f).listObjectsV2({ bucket: "example-bucket" });
+    assert.equal(r.contents.length, 1000);
+    assert.deepEqual(r.contents.map((o) => o.key), page.objects.map((o) => o.key));
+    assert.deepEqual(r.contents.map((o) => o.size), page.objects.map((o) => o.size));
+  });
+
+  test("encoding-type url: decoded only when the response says so ('+' is a space)", async () => {
+    const enc = listXml(obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>", "<EncodingType>url</EncodingType><Prefix>p%26+q</Prefix><StartAfter>s%3D</StartAfter><Delimiter>%2F</Delimiter>");
+    const r = await mk(stub({ status: 200, body: enc }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
+    assert.equal(r.contents[0].key, "a b+c%ü");
+    assert.deepEqual(r.commonPrefixes, ["d 1//"]);
+    assert.equal(r.prefix, "p& q");
+    assert.equal(r.startAfter, "s=");
+    assert.equal(r.delimiter, "/");
+    // A server that ignored the parameter: keys are literal.
+    const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
+    assert.equal(raw.contents[0].key, "a+b%2Bc");
+  });
+
+  test("a 200 that is not a ListBucketResult is an error saying what came back", async () => {
+    const e1 = await rejects(mk(stub({ status: 200, body: xmlErr("InternalError", "We encountered an internal error") }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e1.code, "InternalError");
+    assert.equal(e1.requestId, "REQ123");
+    const e2 = await rejects(mk(stub({ status: 200, body: "<html><body>Captive portal: please log in " + "x".repeat(300) + "</body></html>" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e2.code, "InvalidResponse");
+    assert.match(e2.message, /unexpected response body: <html><body>Captive portal/);
+    assert.ok(e2.message.length < 300);
+    const e3 = await rejects(mk(stub({ status: 200, body: "" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e3.code, "InvalidResponse");
+    assert.match(e3.message, /no response body/);
+    const e4 = await rejects(mk(stub({ status: 200, body: "<ListBucketResult><Name>b</Name>" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e4.code, "InvalidResponse");
+  });
+
+  test("getObject: streaming body and metadata from headers", async () => {
+    const s = stub({
+      status: 206,
+      body: "hello",
+      headers: {
+        "content-length": "5", "content-range": "bytes 10-14/100", etag: '"e-tag"', "last-modified": "Wed, 01 May 2024 10:00:00 GMT",
+        "content-type": "text/plain", "x-amz-meta-color": "blue", "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-type": "FULL_OBJECT",
+        "x-amz-version-id": "v3", "x-amz-storage-class": "STANDARD_IA", "cache-control": "no-cache",
+      },
+    });
+    const r = await mk(s.f).getObject({ bucket: "b", key: "k", range: "bytes=10-14" });
+    assert.equal(r.status, 206);
+    assert.equal(r.size, 100);
+    assert.equal(r.contentLength, 5);
+    assert.deepEqual(r.contentRange, { start: 10, end: 14, size: 100 });
+    assert.equal(r.etag, "e-tag");
+    assert.deepEqual(r.lastModified, new Date("2024-05-01T10:00:00Z"));
+    assert.equal(r.contentType, "text/plain");
+    assert.equal(r.cacheControl, "no-cache");
+    assert.deepEqual(r.metadata, { color: "blue" });
+    assert.deepEqual(r.checksums, { crc32: "AAAAAA==" });
+    assert.equal(r.checksumType, "FULL_OBJECT");
+    assert.equal(r.versionId, "v3");
+    assert.equal(r.storageClass, "STANDARD_IA");
+    assert.deepEqual(s.read, [], "body not read before the caller reads it");
+    assert.equal(await new Response(r.body).text(), "hello");
+  });
+
+  test("headObject: same metadata; a body sent with HEAD is cancelled, not read", async () => {
+    const s = stub({ status: 200, body: "junk", headers: { "content-length": "7", etag: '"x"', "x-amz-meta-a": "1" } });
+    const m = await mk(s.f).headObject({ bucket: "b", key: "k" });
+    assert.equal(s.calls[0].method, "HEAD");
+    assert.equal(m.size, 7);
+    assert.equal(m.etag, "x");
+    assert.deepEqual(m.metadata, { a: "1" });
+    assert.deepEqual(s.cancelled, [0]);
+    assert.deepEqual(s.read, []);
+  });
+});
+
+describe("errors", () => {
+  test("NoSuchKey: fields from XML and headers, message names bucket and key and says names are exact", async () => {
+    const s = stub({ status: 404, body: xmlErr("NoSuchKey", "The specified key does not exist.", "<Key>Photo.JPG</Key>"), headers: { "x-amz-request-id": "HDR" } });
+    const e = await rejects(mk(s.f).getObject({ bucket: "Photos", key: "photo.jpg" }), S3Error);
+    assert.equal(e.code, "NoSuchKey");
+    assert.equal(e.status, 404);
+    assert.equal(e.requestId, "REQ123");
+    assert.equal(e.hostId, "HOST456");
+    assert.equal(e.bucket, "Photos");
+    assert.equal(e.key, "photo.jpg");
+    assert.match(e.message, /bucket "Photos" key "photo.jpg"/);
+    assert.match(e.message, /exact and case-sensitive/);
+    assert.match(e.message, /The specified key does not exist/);
+    assert.equal(s.calls.length, 1, "4xx is not retried");
+  });
+
+  test("NoSuchBucket on list has the hint too", async () => {
+    const e = await rejects(mk(stub({ status: 404, body: xmlErr("NoSuchBucket") }).f).listObjectsV2({ bucket: "Nope" }), S3Error);
+    assert.equal(e.code, "NoSuchBucket");
+    assert.match(e.message, /bucket "Nope".*case-sensitive/);
+  });
+
+  test("HEAD 404/403 without a body: code from status, request id from headers", async () => {
+    const e = await rejects(mk(stub({ status: 404, headers: { "x-amz-request-id": "R9" } }).f).headObject({ bucket: "b", key: "Missing.txt" }), S3Error);
+    assert.equal(e.code, "NoSuchKey");
+    assert.equal(e.requestId, "R9");
+    assert.match(e.message, /key "Missing.txt".*case-sensitive/);
+    const e2 = await rejects(mk(stub({ status: 403 }).f).headObject({ bucket: "b", key: "k" }), S3Error);
+    assert.equal(e2.code, "Forbidden");
+  });
+
+  test("304 NotModified and 412 PreconditionFailed", async () => {
+    const e = await rejects(mk(stub({ status: 304 }).f).getObject({ bucket: "b", key: "k", ifNoneMatch: "abc" }), S3Error);
+    assert.equal(e.code, "NotModified");
+    assert.equal(e.status, 304);
+    assert.match(e.message, /If-None-Match/);
+    const s = stub({ status: 412, body: xmlErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold") });
+    const e2 = await rejects(mk(s.f).getObject({ bucket: "b", key: "k", ifMatch: "abc" }), S3Error);
+    assert.equal(e2.code, "PreconditionFailed");
+    assert.match(e2.message, /If-Match.*changed/);
+    assert.equal(s.calls.length, 1);
+  });
+
+  test("SignatureDoesNotMatch: both canonical requests attached, line diff, token and secret never shown", async () => {
+    const token = "FQoGZXIvYXdzEXAMPLETOKEN//+==";
+    let ours = "";
+    const serverCR = (cr: string) => cr.replace(/^(GET\n)[^\n]*/, "$1/b/other").replace(/(x-amz-security-token:)[^\n]*/, "$1" + token);
+    const s = stub(async (_url, init) => {
+      // The server echoes a canonical request that differs from ours in the path line.
+      ours = (init.headers as Record<string, string>)["x-amz-date"];
+      return new Response(xmlErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", `<StringToSign>AWS4-HMAC-SHA256\n${ours}\nscope\nffff</StringToSign><CanonicalRequest>${serverCR("GET\n/b/k\n\nhost:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:" + ours + "\nx-amz-security-token:X\n\nhost;x-amz-content-sha256;x-amz-date;x-amz-security-token\nUNSIGNED-PAYLOAD")}</CanonicalRequest>`), { status: 403 });
+    });
+    const e = await rejects(mk(s.f, { credentials: { ...creds, sessionToken: token } }).getObject({ bucket: "b", key: "k" }), S3Error);
+    assert.equal(e.code, "SignatureDoesNotMatch");
+    assert.match(e.canonicalRequest!, /^GET\n\/b\/k\n/);
+    assert.match(e.canonicalRequest!, /x-amz-security-token:<redacted>/);
+    assert.match(e.serverCanonicalRequest!, /^GET\n\/b\/other\n/);
+    assert.match(e.serverCanonicalRequest!, /x-amz-security-token:<redacted>/);
+    assert.match(e.stringToSign!, /^AWS4-HMAC-SHA256\n/);
+    assert.match(e.serverStringToSign!, /ffff$/);
+    assert.match(e.message, /line 2: ours "\/b\/k", server "\/b\/other"/);
+    const all = JSON.stringify({ ...e, message: e.message, stack: e.stack });
+    assert.ok(!all.includes("EXAMPLETOKEN"), "token leaked");
+    assert.ok(!all.includes(SECRET), "secret leaked");
+    assert.ok(!/Signature=/.test(all), "authorization header leaked");
+  });
+
+  test("SignatureDoesNotMatch without the server's canonical request still carries ours", async () => {
+    const e = await rejects(mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).headObject({ bucket: "b", key: "k" }), S3Error);
+    void e;
+    const e2 = await rejects(mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).getObject({ bucket: "b", key: "k" }), S3Error);
+    assert.match(e2.canonicalRequest!, /^GET\n\/b\/k\n/);
+    assert.equal(e2.serverCanonicalRequest, undefined);
+    assert.match(e2.message, /sent no canonical request/);
+  });
+
+  test("an HTML 503 page: retried, then S3Error with a short snippet", async () => {
+    const html = "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head><body>" + "nginx ".repeat(100) + "</body></html>";
+    const s = stub({ status: 503, body: html }, { status: 503, body: html });
+    const e = await rejects(mk(s.f, { maxAttempts: 2 }).getObject({ bucket: "b", key: "k" }), S3Error);
+    assert.equal(s.calls.length, 2);
+    assert.equal(e.code, "HTTP503");
+    assert.equal(e.status, 503);
+    assert.match(e.message, /unexpected response body: <!DOCTYPE html><html><head><title>503 Service/);
+    assert.ok(e.message.length < 300);
+  });
+});
+
+describe("retries", () => {
+  test("SlowDown / 500 / 429 / 408 / RequestTimeout then success", async () => {
+    for (const r of [
+      { status: 503, body: xmlErr("SlowDown") },
+      { status: 500, body: xmlErr("InternalError") },
+      { status: 429, body: "" },
+      { status: 408, body: "" },
+      { status: 400, body: xmlErr("RequestTimeout") },
+    ]) {
+      const s = stub(r, { status: 200, body: listXml("") });
+      await mk(s.f).listObjectsV2({ bucket: "b" });
+      assert.equal(s.calls.length, 2, JSON.stringify(r));
+    }
+  });
+
+  test("the budget: maxAttempts calls, then the last S3Error", async () => {
+    const s = stub(...Array.from({ length: 5 }, () => ({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") })));
+    const e = await rejects(mk(s.f, { maxAttempts: 4 }).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e.code, "SlowDown");
+    assert.equal(s.calls.length, 4);
+    const s1 = stub({ status: 500, body: "" });
+    await rejects(mk(s1.f, { maxAttempts: 1 }).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(s1.calls.length, 1);
+  });
+
+  test("non-retryable errors are thrown at once", async () => {
+    for (const code of ["AccessDenied", "NoSuchBucket", "InvalidArgument"]) {
+      const s = stub({ status: 400, body: xmlErr(code) });
+      assert.equal((await rejects(mk(s.f).listObjectsV2({ bucket: "b" }), S3Error)).code, code);
+      assert.equal(s.calls.length, 1);
+    }
+  });
+
+  test("network errors are retried; after the budget a NetworkError with attempts and cause", async () => {
+    const s = stub(new TypeError("fetch failed"), { status: 200, body: listXml("") });
+    await mk(s.f).listObjectsV2({ bucket: "b" });
+    assert.equal(s.calls.length, 2);
+    const cause = new TypeError("fetch failed: ECONNRESET");
+    const s2 = stub(cause, cause, cause);
+    const e = await rejects(mk(s2.f).listObjectsV2({ bucket: "b" }), NetworkError);
+    assert.equal(e.name, "NetworkError");
+    assert.equal(e.attempts, 3);
+    assert.equal(e.cause, cause);
+    assert.match(e.message, /GET http:\/\/127.0.0.1:9000\/b\?list-type=2 failed after 3 attempts: fetch failed: ECONNRESET/);
+    assert.equal(s2.calls.length, 3);
+  });
+
+  test("backoff is exponential with full jitter", async () => {
+    const rnd = mock.method(Math, "random", () => 0.999);
+    try {
+      const s = stub({ status: 500 }, { status: 500 }, { status: 200, body: listXml("") });
+      const t0 = Date.now();
+      await mk(s.f, { retryBaseMs: 40 }).listObjectsV2({ bucket: "b" });
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 110 && ms < 1000, `waited ${ms} ms, expected ~40+80`);
+      rnd.mock.mockImplementation(() => 0);
+      const s2 = stub({ status: 500 }, { status: 500 }, { status: 200, body: listXml("") });
+      const t1 = Date.now();
+      await mk(s2.f, { retryBaseMs: 1000 }).listObjectsV2({ bucket: "b" });
+      assert.ok(Date.now() - t1 < 200, "random() = 0 means no wait");
+    } finally {
+      rnd.mock.restore();
+    }
+  });
+
+  test("a truncated buffered body (list) is retried", async () => {
+    const s = stub(
+      () => new Response(new ReadableStream({ pull: (c) => c.error(new TypeError("terminated")) }), { status: 200 }),
+      { status: 200, body: listXml(obj("k")) },
+    );
+    const r = await mk(s.f).listObjectsV2({ bucket: "b" });
+    assert.equal(r.contents[0].key, "k");
+    assert.equal(s.calls.length, 2);
+  });
+});
+
+describe("abort and timeouts", () => {
+  test("abort during backoff rejects at once with signal.reason", async () => {
+    const s = stub({ status: 503, body: xmlErr("SlowDown") }, { status: 200, body: listXml("") });
+    const ac = new AbortController();
+    const reason = new Error("user cancelled");
+    setTimeout(() => ac.abort(reason), 30);
+    const t0 = Date.now();
+    await assert.rejects(mk(s.f, { retryBaseMs: 60_000 }).listObjectsV2({ bucket: "b", signal: ac.signal }), (e) => e === reason);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(s.calls.length, 1);
+  });
+
+  test("an already aborted signal: no request at all; abort during fetch: the reason, no retry", async () => {
+    const s = stub({ hang: true }, { status: 200 });
+    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: AbortSignal.abort() }), { name: "AbortError" });
+    assert.equal(s.calls.length, 0);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 20);
+    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: ac.signal }), (e) => e === ac.signal.reason);
+    assert.equal(s.calls.length, 1);
+  });
+
+  test("per-attempt timeout: each attempt aborted, then TimeoutError", async () => {
+    const s = stub({ hang: true }, { hang: true });
+    const t0 = Date.now();
+    const e = await rejects(mk(s.f, { timeoutMs: 40, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }), TimeoutError);
+    assert.ok(e instanceof NetworkError);
+    assert.equal(e.attempts, 2);
+    assert.equal(s.calls.length, 2);
+    assert.match(e.message, /timeoutMs=40/);
+    assert.ok(Date.now() - t0 < 1000);
+    // A timeout then a success.
+    const s2 = stub({ hang: true }, { status: 200, body: listXml("") });
+    await mk(s2.f, { timeoutMs: 40 }).listObjectsV2({ bucket: "b" });
+    assert.equal(s2.calls.length, 2);
+  });
+
+  test("getObject: the timeout covers the headers, not the streaming body; the caller can still abort it", async () => {
+    let ctl!: ReadableStreamDefaultController<Uint8Array>, fetchSignal!: AbortSignal;
+    const s = stub((_u, init) => {
+      fetchSignal = init.signal!;
+      const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+      fetchSignal.addEventListener("abort", () => ctl.error(fetchSignal.reason));
+      return new Response(body, { status: 200 });
+    });
+    const r = await mk(s.f, { timeoutMs: 30 }).getObject({ bucket: "b", key: "k" });
+    await new Promise((ok) => setTimeout(ok, 80));
+    assert.equal(fetchSignal.aborted, false, "timeout must not abort a streaming body");
+    ctl.enqueue(new Uint8Array([1, 2]));
+    ctl.close();
+    assert.deepEqual([...new Uint8Array(await new Response(r.body).arrayBuffer())], [1, 2]);
+
+    const ac = new AbortController();
+    const s2 = stub((_u, init) => {
+      fetchSignal = init.signal!;
+      return new Response(new ReadableStream(), { status: 200 });
+    });
+    await mk(s2.f).getObject({ bucket: "b", key: "k", signal: ac.signal });
+    ac.abort();
+    assert.equal(fetchSignal.aborted, true, "caller abort reaches the body");
+  });
+});
+
+describe("clock skew", () => {
+  test("RequestTimeTooSkewed with a Date 1 h ahead: retried once, signed with the corrected clock, kept afterwards", async () => {
+    const ahead = Date.now() + 3600_000;
+    const date = new Date(ahead).toUTCString();
+    const s = stub(
+      { status: 403, headers: { date }, body: xmlErr("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.") },
+      { status: 200, headers: { date }, body: listXml("") },
+      { status: 200, headers: { date }, body: listXml("") },
+    );
+    const c = mk(s.f, { maxAttempts: 1 });
+    await c.listObjectsV2({ bucket: "b" });
+    const t = (i: number) => Date.parse(s.calls[i].headers["x-amz-date"].replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, "$1-$2-$3T$4:$5:$6Z"));
+    assert.equal(s.calls.length, 2, "skew retry does not count against maxAttempts");
+    assert.ok(Math.abs(t(0) - Date.now()) < 5000);
+    assert.ok(Math.abs(t(1) - ahead) < 5000, "second attempt signed with server time");
+    await c.listObjectsV2({ bucket: "b" });
+    assert.ok(Math.abs(t(2) - ahead) < 5000, "later requests keep the correction");
+  });
+
+  test("skew is retried only once", async () => {
+    const date = new Date(Date.now() - 2 * 3600_000).toUTCString();
+    const r = { status: 403, headers: { date }, body: xmlErr("RequestTimeTooSkewed", "too large") };
+    const s = stub(r, r, r);
+    const e = await rejects(mk(s.f).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e.code, "RequestTimeTooSkewed");
+    assert.equal(s.calls.length, 2);
+  });
+
+  test("a successful response with a far-off Date corrects later signing", async () => {
+    const ahead = Date.now() + 20 * 60_000;
+    const s = stub({ status: 200, headers: { date: new Date(ahead).toUTCString() }, body: "" }, { status: 200, body: "" });
+    const c = mk(s.f);
+    await c.headObject({ bucket: "b", key: "k" });
+    await c.headObject({ bucket: "b", key: "k" });
+    const d = s.calls[1].headers["x-amz-date"];
+    assert.equal(d.slice(0, 13), new Date(ahead).toISOString().replace(/[-:]/g, "").slice(0, 13));
+  });
+});
+
+describe("listAll", () => {
+  const page = (keys: string[], next?: string) => ({
+    status: 200,
+    body: listXml(keys.map((k) => obj(k)).join(""), next === undefined ? "<IsTruncated>false</IsTruncated>" : `<IsTruncated>true</IsTruncated>${next ? `<NextContinuationToken>${next}</NextContinuationToken>` : ""}`),
+  });
+  const all = async (c: S3Client, p = {}) => {
+    const out: string[] = [];
+    for await (const o of c.listAll({ bucket: "b", ...p })) out.push(o.key);
+    return out;
+  };
+
+  test("follows continuation tokens", async () => {
+    const s = stub(page(["a", "b"], "t/1+"), page(["c", "d"], "t2"), page(["e"]));
+    assert.deepEqual(await all(mk(s.f), { maxKeys: 2, prefix: "p" }), ["a", "b", "c", "d", "e"]);
+    assert.equal(s.calls.length, 3);
+    assert.doesNotMatch(s.calls[0].url, /continuation-token/);
+    assert.match(s.calls[1].url, /continuation-token=t%2F1%2B&/);
+    assert.match(s.calls[2].url, /prefix=p&continuation-token=t2&max-keys=2/);
+  });
+
+  test("a repeated token or a missing one fails loudly instead of looping", async () => {
+    const s = stub(page(["a"], "t1"), page(["b"], "t1"), page(["c"], "t1"));
+    await assert.rejects(all(mk(s.f)), (e: S3Error) => e.code == "InvalidResponse" && /repeats continuation token "t1"/.test(e.message));
+    assert.equal(s.calls.length, 2);
+    const s2 = stub(page(["a"], "t1"), page(["b"], "t2"), page(["c"], "t1"));
+    await assert.rejects(all(mk(s2.f)), /repeats/);
+    const s3 = stub(page(["a"], ""));
+    await assert.rejects(all(mk(s3.f)), (e: S3Error) => /has no NextContinuationToken/.test(e.message));
+  });
+});
+
+describe("fault server (real fetch over loopback)", () => {
+  const ok = { status: 200, body: listXml(obj("k")) };
+
+  test("connection reset, then success", async () => {
+    const fs = await faultServer(ok);
+    try {
+      fs.faults.push({ reset: true });
+      const r = await new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1 }).listObjectsV2({ bucket: "b" });
+      assert.equal(r.contents[0].key, "k");
+      assert.equal(fs.requests.length, 2);
+      assert.equal(fs.requests[1].url, "/b?list-type=2");
+      assert.match(String(fs.requests[1].headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\//);
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("resets every time: NetworkError after maxAttempts", async () => {
+    const fs = await faultServer({ reset: true });
+    try {
+      const e = await rejects(new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }), NetworkError);
+      assert.equal(e.attempts, 2);
+      assert.equal(fs.requests.length, 2);
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("truncated list body is retried; a truncated object body errors the stream", async () => {
+    const fs = await faultServer(ok);
+    try {
+      fs.faults.push({ status: 200, body: ok.body, truncateAt: 60 });
+      const c = new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1 });
+      assert.equal((await c.listObjectsV2({ bucket: "b" })).contents[0].key, "k");
+      assert.equal(fs.requests.length, 2);
+      fs.faults.push({ status: 200, body: "0123456789".repeat(100), truncateAt: 100 });
+      const g = await c.getObject({ bucket: "b", key: "k" });
+      assert.equal(g.contentLength, 1000);
+      await assert.rejects(new Response(g.body).arrayBuffer());
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("a SlowDown burst, then success", async () => {
+    const fs = await faultServer(ok);
+    try {
+      for (let i = 0; i < 3; i++) fs.faults.push({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") });
+      const r = await new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 4 }).listObjectsV2({ bucket: "b" });
+      assert.equal(r.contents.length, 1);
+      assert.equal(fs.requests.length, 4);
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("slow headers hit the timeout; a slow body on getObject does not", async () => {
+    const fs = await faultServer({ status: 200, body: "data", bodyDelayMs: 150 });
+    try {
+      fs.faults.push({ delayMs: 300, status: 200, body: "" }, { delayMs: 300, status: 200, body: "" });
+      const c = new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2, timeoutMs: 80 });
+      await rejects(c.headObject({ bucket: "b", key: "k" }), TimeoutError);
+      const g = await c.getObject({ bucket: "b", key: "k" });
+      assert.equal(await new Response(g.body).text(), "data");
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("skewed server clock: RequestTimeTooSkewed, then accepted at server time", async () => {
+    const offset = -3600_000;
+    // The server rejects requests more than 5 minutes away from its own clock, like S3 (15 min there).
+    const fs = await faultServer((r) => {
+      const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(String(r.headers["x-amz-date"]))!;
+      const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+      return Math.abs(t - (Date.now() + offset)) > 300_000
+        ? { status: 403, dateOffsetMs: offset, body: xmlErr("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.") }
+        : { status: 200, dateOffsetMs: offset, body: ok.body };
+    });
+    try {
+      const c = new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 1 });
+      assert.equal((await c.listObjectsV2({ bucket: "b" })).contents[0].key, "k");
+      assert.equal(fs.requests.length, 2);
+      await c.listObjectsV2({ bucket: "b" });
+      assert.equal(fs.requests.length, 3, "no second skew round trip");
+    } finally {
+      await fs.close();
+    }
+  });
+
+  test("an HTML error page from a proxy", async () => {
+    const fs = await faultServer({ status: 502, headers: { "content-type": "text/html" }, body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>" });
+    try {
+      const e = await rejects(new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).listObjectsV2({ bucket: "b" }), S3Error);
+      assert.equal(e.status, 502);
+      assert.equal(e.code, "HTTP502");
+      assert.match(e.message, /<title>502 Bad Gateway<\/title>/);
+      assert.equal(fs.requests.length, 2);
+    } finally {
+      await fs.close();
+    }
+  });
+});
