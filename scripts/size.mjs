@@ -1,0 +1,62 @@
+// Size budget check (npm run size): bundles the signer alone and the whole library the way an edge
+// user's bundler would (esbuild, minified, ESM, platform neutral, es2022), gzips at level 9 and
+// compares with the budgets. Exits 1 when over budget or when a bundle pulls in a node: module.
+import * as esbuild from "esbuild";
+import { gzipSync } from "node:zlib";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const targets = [
+  // 3,054 bytes = the whole of aws4fetch, minified + gzip -9, when the budget was set.
+  { name: "signer (SigV4Signer)", contents: `export { SigV4Signer } from "./src/sigv4.ts";`, budget: 3054 },
+  { name: "whole library (src/index.ts)", contents: `export * from "./src/index.ts";`, budget: 8192 },
+];
+
+async function measure(contents, loader = "ts") {
+  const r = await esbuild.build({
+    stdin: { contents, resolveDir: root, loader, sourcefile: "size-entry.ts" },
+    bundle: true, minify: true, format: "esm", platform: "neutral", target: "es2022",
+    write: false, metafile: true, logLevel: "silent",
+    // Mark node: imports external so they show up in the metafile instead of failing the build.
+    plugins: [{ name: "node-builtins", setup(b) { b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, external: true })); } }],
+  });
+  const code = r.outputFiles[0].contents;
+  const nodeImports = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.path.startsWith("node:")).map((i) => i.path));
+  return { min: code.length, gz: gzipSync(code, { level: 9 }).length, nodeImports };
+}
+
+let failed = false;
+const line = (name, bytes, extra) => console.log(`${name.padEnd(32)} ${String(bytes).padStart(6)} B${extra}`);
+console.log("esbuild --bundle --minify --format=esm --platform=neutral --target=es2022, then gzip -9\n");
+for (const t of targets) {
+  const entry = t.contents.match(/"(\.\/src\/[^"]+)"/)[1];
+  if (!existsSync(new URL(`../${entry}`, import.meta.url))) {
+    console.log(`${t.name.padEnd(32)}   missing ${entry}`);
+    failed = true;
+    continue;
+  }
+  let m;
+  try {
+    m = await measure(t.contents);
+  } catch (e) {
+    console.log(`${t.name.padEnd(32)}   build failed: ${e.message}`);
+    failed = true;
+    continue;
+  }
+  const over = m.gz > t.budget;
+  line(t.name, m.gz, `  / ${t.budget} B budget  ${over ? `✗ OVER by ${m.gz - t.budget} B` : `✓ ${t.budget - m.gz} B left`}   (minified ${m.min} B)`);
+  if (m.nodeImports.length) console.log(`  ✗ imports ${[...new Set(m.nodeImports)].join(", ")}: the edge bundle must not use node: modules`);
+  failed ||= over || m.nodeImports.length > 0;
+}
+
+// Reference: aws4fetch's own size, measured the same way, if the bench competitors are installed.
+const a4f = new URL("../bench/node_modules/aws4fetch/dist/aws4fetch.esm.mjs", import.meta.url);
+if (existsSync(a4f)) {
+  const m = await measure(readFileSync(a4f, "utf8"), "js");
+  line("aws4fetch (reference)", m.gz, `  (minified ${m.min} B)`);
+}
+if (failed) {
+  console.log("\nFAIL: size budget");
+  process.exit(1);
+}
