@@ -255,10 +255,19 @@ export class S3Client {
       contents: [], commonPrefixes: [], isTruncated: t("IsTruncated") == "true", nextContinuationToken: t("NextContinuationToken"),
       keyCount: 0, date: dt(res.headers.get("date")),
     };
+    // One pass over each <Contents>' children (a page has thousands): no per-field lookups.
     for (const c of x.children)
       if (c.name == "Contents") {
-        const w = child(c, "Owner"), o: S3Object = { key: d(t("Key", c))!, lastModified: new Date(t("LastModified", c)!), etag: unq(t("ETag", c)), size: +t("Size", c)!, storageClass: t("StorageClass", c) };
-        if (w) o.owner = { id: t("ID", w)!, displayName: t("DisplayName", w) };
+        const o: any = { storageClass: undefined };
+        for (const f of c.children) {
+          const v = f.text, n = f.name;
+          if (n == "Key") o.key = d(v);
+          else if (n == "LastModified") o.lastModified = new Date(v);
+          else if (n == "ETag") o.etag = unq(v);
+          else if (n == "Size") o.size = +v;
+          else if (n == "StorageClass") o.storageClass = v;
+          else if (n == "Owner") o.owner = { id: t("ID", f)!, displayName: t("DisplayName", f) };
+        }
         r.contents.push(o);
       } else if (c.name == "CommonPrefixes") r.commonPrefixes.push(d(t("Prefix", c))!);
     r.keyCount = +(t("KeyCount") ?? r.contents.length + r.commonPrefixes.length);

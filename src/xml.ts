@@ -92,8 +92,7 @@ export function parseXml(xml: string, options: XmlOptions = {}): XmlElement {
     c = xml.charCodeAt(lt + 1);
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
-      // indexOf(name, at) == at: a mismatch costs at most one scan, and then we throw.
-      if (xml.indexOf(cur!.name, lt + 2) != lt + 2 || xml.charCodeAt((e = ws(lt + 2 + cur!.name.length))) != 62)
+      if (!xml.startsWith(cur!.name, lt + 2) || xml.charCodeAt((e = ws(lt + 2 + cur!.name.length))) != 62)
         fail(`Expected </${cur!.name}>`, lt);
       stack.pop();
       cur = stack[stack.length - 1];

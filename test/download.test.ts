@@ -1,0 +1,344 @@
+// downloadFile / downloadToFile against the local fault server (test/support/rangeserver.ts)
+// and, for cases HTTP/1.1 framing cannot produce, a scripted fake client.
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { S3Client, type GetObjectResult } from "../src/client.ts";
+import { downloadFile } from "../src/download.ts";
+import { DownloadError, NetworkError, S3Error } from "../src/errors.ts";
+import { downloadToFile } from "../src/node.ts";
+import { randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
+
+const MiB = 1 << 20;
+let srv: RangeServer;
+let client: S3Client;
+
+before(async () => {
+  srv = await startRangeServer();
+  client = new S3Client({ endpoint: srv.endpoint, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "AKID", secretAccessKey: "secret" }, retryBaseMs: 1 });
+});
+after(() => srv.stop());
+beforeEach(() => {
+  srv.faults = { cuts: [], lieLength: 0, badChecksum: false, chunk: 64 * 1024 };
+  srv.requests.length = 0;
+  srv.bytesSent = 0;
+});
+
+async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of s as any as AsyncIterable<Uint8Array>) parts.push(c);
+  return new Uint8Array(Buffer.concat(parts));
+}
+const same = (a: Uint8Array, b: Uint8Array) => assert.ok(Buffer.from(a).equals(Buffer.from(b)), `bytes differ (${a.length} vs ${b.length})`);
+const gets = () => srv.requests.filter((r) => r.method === "GET");
+const isDownloadError = (code: string) => (e: unknown) => {
+  assert.ok(e instanceof DownloadError, `expected DownloadError ${code}, got ${e}`);
+  assert.equal(e.code, code, e.message);
+  return true;
+};
+
+describe("downloadFile", () => {
+  test("byte-exact multi-MiB object, checksum mode on, progress up to the total", async () => {
+    const data = randomData(5 * MiB + 123, 1);
+    const o = srv.put("big.bin", data, { contentType: "application/x-test" });
+    const progress: number[] = [];
+    const d = await downloadFile(client, { bucket: "b", key: "big.bin", onProgress: (p) => (assert.equal(p.total, data.length), progress.push(p.loaded)) });
+    assert.equal(d.size, data.length);
+    assert.equal(d.etag, o.etag);
+    assert.equal(d.contentType, "application/x-test");
+    assert.equal(d.lastModified.getTime(), Math.floor(o.lastModified.getTime() / 1000) * 1000);
+    same(await readAll(d.body), data);
+    assert.equal(progress.at(-1), data.length);
+    assert.ok(progress.every((v, i) => i === 0 || v > progress[i - 1]), "progress increases");
+    assert.equal(gets().length, 1);
+    assert.equal(gets()[0].checksumMode, "ENABLED");
+    assert.equal(gets()[0].ifMatch, undefined);
+  });
+
+  test("a caller's etag is sent as If-Match; a different current version is refused", async () => {
+    const data = randomData(1000, 2);
+    const o = srv.put("e.bin", data);
+    const d = await downloadFile(client, { bucket: "b", key: "e.bin", etag: o.etag });
+    same(await readAll(d.body), data);
+    assert.equal(gets()[0].ifMatch, `"${o.etag}"`);
+    await assert.rejects(downloadFile(client, { bucket: "b", key: "e.bin", etag: "0123456789abcdef0123456789abcdef" }), (e: any) => e instanceof S3Error && e.code === "PreconditionFailed");
+  });
+
+  test("a stored Content-Encoding (gzip) comes back as the stored bytes, verified (fetch would decode it)", async () => {
+    const data = new Uint8Array(gzipSync(Buffer.from("hello ".repeat(20000))));
+    srv.put("g.txt.gz", data, { contentEncoding: "gzip" });
+    srv.faults.cuts = [100];
+    const d = await downloadFile(client, { bucket: "b", key: "g.txt.gz" });
+    same(await readAll(d.body), data);
+    assert.ok(gets().every((q) => q.query.includes("response-content-encoding=identity")));
+  });
+
+  test("empty object", async () => {
+    srv.put("empty", new Uint8Array(0));
+    const d = await downloadFile(client, { bucket: "b", key: "empty" });
+    assert.equal(d.size, 0);
+    assert.equal((await readAll(d.body)).length, 0);
+  });
+
+  test("connections cut at random offsets (seeded) resume byte-exactly with If-Match and Range", async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const r = rng(seed), size = 1 * MiB + Math.floor(r() * MiB);
+      const data = randomData(size, seed);
+      // Vary the checksum the server offers so crc32, crc32c and sha256 are each verified across resumes.
+      const sums = [{ all: true }, {}, { checksums: { sha256: require_sha256(data) } }][seed % 3];
+      const o = srv.put("cut.bin", data, sums);
+      const n = 1 + Math.floor(r() * 4);
+      srv.faults.cuts = Array.from({ length: n }, () => 1 + Math.floor(r() * (size - 1))).sort((a, b) => a - b);
+      const cuts = [...new Set(srv.faults.cuts)];
+      srv.requests.length = 0;
+      const d = await downloadFile(client, { bucket: "b", key: "cut.bin" });
+      same(await readAll(d.body), data);
+      const g = gets();
+      assert.equal(g.length, 1 + cuts.length, `seed ${seed}: one resume per cut`);
+      let prev = 0;
+      g.slice(1).forEach((q, i) => {
+        assert.equal(q.ifMatch, `"${o.etag}"`);
+        // A reset (RST) may drop bytes the server wrote before the cut: resume at what arrived.
+        const m = /^bytes=(\d+)-(\d+)$/.exec(q.range ?? "")!;
+        assert.ok(m && +m[1] > prev && +m[1] <= cuts[i] && +m[2] === size - 1, `seed ${seed}: resume ${q.range} for a cut at ${cuts[i]}`);
+        prev = +m[1];
+      });
+    }
+  });
+
+  test("after maxResumes, Truncated says how many bytes arrived of how many", async () => {
+    const data = randomData(MiB, 3);
+    srv.put("t.bin", data);
+    srv.faults.cuts = [1000, 2000, 3000, 4000];
+    const d = await downloadFile(client, { bucket: "b", key: "t.bin", maxResumes: 2 });
+    await assert.rejects(readAll(d.body), (e: any) => {
+      isDownloadError("Truncated")(e);
+      assert.equal(e.received, 3000);
+      assert.equal(e.expected, MiB);
+      assert.match(e.message, /3000 of 1048576/);
+      return true;
+    });
+    assert.equal(gets().length, 3);
+  });
+
+  test("the object changes mid-download: ObjectChanged, never spliced", async () => {
+    const data = randomData(2 * MiB, 4);
+    srv.put("v.bin", data);
+    srv.faults.cuts = [700_000];
+    srv.faults.onGet = (n) => { if (n === 2) srv.put("v.bin", randomData(2 * MiB, 5)); };
+    const d = await downloadFile(client, { bucket: "b", key: "v.bin" });
+    let got = 0;
+    await assert.rejects(async () => { for await (const c of d.body as any) got += c.length; }, isDownloadError("ObjectChanged"));
+    assert.equal(got, 700_000, "only bytes of the first version were delivered");
+  });
+
+  test("lying Content-Length (declares more than it sends): LengthMismatch", async () => {
+    srv.put("l.bin", randomData(300_000, 6));
+    srv.faults.lieLength = 5000;
+    const d = await downloadFile(client, { bucket: "b", key: "l.bin" });
+    assert.equal(d.size, 305_000);
+    await assert.rejects(readAll(d.body), isDownloadError("LengthMismatch"));
+  });
+
+  test("lying Content-Length (declares fewer than it sends): the checksum catches it", async () => {
+    srv.put("l2.bin", randomData(300_000, 7));
+    srv.faults.lieLength = -5000;
+    const d = await downloadFile(client, { bucket: "b", key: "l2.bin" });
+    await assert.rejects(readAll(d.body), isDownloadError("ChecksumMismatch"));
+  });
+
+  test("bad checksum header: the stream errors with ChecksumMismatch instead of closing", async () => {
+    for (const sums of [{}, { all: true }, { checksums: { crc32c: "AAAAAA==" } }]) {
+      srv.put("c.bin", randomData(MiB, 8), sums);
+      srv.faults.badChecksum = !("checksums" in sums);
+      const d = await downloadFile(client, { bucket: "b", key: "c.bin" });
+      await assert.rejects(readAll(d.body), (e: any) => isDownloadError("ChecksumMismatch")(e) && e.received === MiB);
+    }
+  });
+
+  test("a COMPOSITE (multipart) checksum is not checked against the bytes", async () => {
+    const data = randomData(100_000, 9);
+    srv.put("m.bin", data, { checksums: { crc32: "AAAAAA==-3" }, checksumType: "COMPOSITE" });
+    same(await readAll((await downloadFile(client, { bucket: "b", key: "m.bin" })).body), data);
+  });
+
+  test("ranged download, resumed inside the range; checksum not applied to a slice", async () => {
+    const data = randomData(3 * MiB, 10);
+    srv.put("r.bin", data);
+    srv.faults.cuts = [1_500_000];
+    const progress: [number, number][] = [];
+    const d = await downloadFile(client, { bucket: "b", key: "r.bin", range: "bytes=1000000-2099999", onProgress: (p) => progress.push([p.loaded, p.total]) });
+    assert.equal(d.size, 1_100_000);
+    same(await readAll(d.body), data.subarray(1_000_000, 2_100_000));
+    assert.deepEqual(progress.at(-1), [1_100_000, 1_100_000]);
+    assert.deepEqual(gets().map((q) => q.range), ["bytes=1000000-2099999", "bytes=1500000-2099999"]);
+  });
+
+  test("abort mid-stream: the stream errors with signal.reason and nothing resumes", async () => {
+    srv.put("a.bin", randomData(8 * MiB, 11));
+    const ac = new AbortController();
+    const d = await downloadFile(client, { bucket: "b", key: "a.bin", signal: ac.signal });
+    const reader = d.body.getReader();
+    await reader.read();
+    const reason = new Error("stop now");
+    ac.abort(reason);
+    await assert.rejects(async () => { for (;;) if ((await reader.read()).done) break; }, (e) => e === reason);
+    assert.equal(gets().length, 1);
+  });
+
+  test("backpressure: a slow consumer keeps the server from running far ahead; cancel closes the connection", async () => {
+    srv.put("bp.bin", randomData(48 * MiB, 12));
+    srv.dropIdle(); // earlier tests let the kernel grow this connection's buffers (tcp_rmem max is often 32 MiB)
+    const d = await downloadFile(client, { bucket: "b", key: "bp.bin" });
+    const reader = d.body.getReader();
+    let got = 0;
+    for (let i = 0; i < 4; i++) got += (await reader.read()).value!.length;
+    await new Promise((r) => setTimeout(r, 400));
+    const ahead = srv.bytesSent - got;
+    // Only socket buffers and fetch's own small queue sit between server and consumer.
+    assert.ok(ahead < 16 * MiB, `server ran ${ahead} bytes ahead of the consumer`);
+    await reader.cancel();
+    const sent = srv.bytesSent;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(srv.bytesSent - sent < 2 * MiB, "cancel stops the transfer");
+  });
+});
+
+describe("downloadFile with a scripted client (framing HTTP cannot produce)", () => {
+  const body = (...parts: (Uint8Array | Error)[]) => {
+    let i = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        const p = parts[i++];
+        if (!p) c.close();
+        else if (p instanceof Error) c.error(p);
+        else c.enqueue(p);
+      },
+    });
+  };
+  const fake = (responses: ((p: any) => Partial<GetObjectResult>)[], calls: any[] = []) => ({
+    async getObject(p: any): Promise<GetObjectResult> {
+      calls.push(p);
+      const r = responses.shift()!(p);
+      return { size: 10, contentLength: 10, etag: "e1", lastModified: new Date(0), checksums: {}, metadata: {}, status: 200, body: body(), ...r } as GetObjectResult;
+    },
+  });
+  const bytes = (...v: number[]) => new Uint8Array(v);
+
+  test("a body that ends early without an error is resumed like a break", async () => {
+    const calls: any[] = [];
+    const c = fake([() => ({ body: body(bytes(0, 1, 2, 3)) }), () => ({ status: 206, contentLength: 6, contentRange: { start: 4, end: 9, size: 10 }, body: body(bytes(4, 5, 6, 7, 8, 9)) })], calls);
+    const d = await downloadFile(c, { bucket: "b", key: "k" });
+    same(await readAll(d.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+    assert.equal(calls[1].range, "bytes=4-9");
+    assert.equal(calls[1].ifMatch, "e1");
+  });
+
+  test("more bytes than Content-Length: LengthMismatch", async () => {
+    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1, 2, 3, 4, 5), bytes(6, 7, 8, 9, 10)) })]), { bucket: "b", key: "k" });
+    await assert.rejects(readAll(d.body), isDownloadError("LengthMismatch"));
+  });
+
+  test("a resume answered with another ETag or without the asked Range is refused", async () => {
+    const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
+    const d1 = await downloadFile(fake([first, () => ({ etag: "e2", status: 206, contentRange: { start: 4, end: 9, size: 10 } })]), { bucket: "b", key: "k" });
+    await assert.rejects(readAll(d1.body), isDownloadError("ObjectChanged"));
+    const d2 = await downloadFile(fake([first, () => ({ body: body(bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
+    await assert.rejects(readAll(d2.body), isDownloadError("ObjectChanged"));
+  });
+
+  test("a failed resume request (transport error) spends one resume; then Truncated", async () => {
+    const reset = () => ({ body: body(bytes(0, 1), new Error("reset")) });
+    const down = () => { throw new NetworkError("GET failed after 3 attempts", 3); };
+    const ok = () => ({ status: 206, contentLength: 8, contentRange: { start: 2, end: 9, size: 10 }, body: body(bytes(2, 3, 4, 5, 6, 7, 8, 9)) });
+    const d = await downloadFile(fake([reset, down as any, ok]), { bucket: "b", key: "k" });
+    same(await readAll(d.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+    const calls: any[] = [];
+    const d2 = await downloadFile(fake([reset, down as any, down as any, down as any], calls), { bucket: "b", key: "k", maxResumes: 3 });
+    await assert.rejects(readAll(d2.body), (e: any) => isDownloadError("Truncated")(e) && e.received === 2 && e.expected === 10);
+    assert.equal(calls.length, 4);
+  });
+
+  test("abort is honoured at the next read even if the transport body ignores the signal", async () => {
+    const ac = new AbortController();
+    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1), bytes(2, 3), bytes(4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k", signal: ac.signal });
+    const r = d.body.getReader();
+    await r.read();
+    ac.abort("why");
+    await assert.rejects(r.read(), (e) => e === "why");
+  });
+
+  test("a 4xx on resume other than 412/416 is passed through", async () => {
+    const d = await downloadFile(fake([() => ({ body: body(bytes(0), new Error("reset")) }), () => { throw new S3Error("AccessDenied", 403, "denied"); }]), { bucket: "b", key: "k" });
+    await assert.rejects(readAll(d.body), (e: any) => e instanceof S3Error && e.code === "AccessDenied");
+  });
+
+  test("backpressure: nothing is read from the network until the consumer pulls", async () => {
+    let pulls = 0;
+    const src = new ReadableStream<Uint8Array>({ pull: (c) => { pulls++; c.enqueue(new Uint8Array(1)); } }, { highWaterMark: 0 });
+    const d = await downloadFile(fake([() => ({ body: src, contentLength: 1e9, size: 1e9 })]), { bucket: "b", key: "k" });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pulls, 0);
+    const r = d.body.getReader();
+    await r.read();
+    await r.read();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pulls, 2);
+    await r.cancel();
+  });
+});
+
+describe("downloadToFile", () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(join(tmpdir(), "s3edge-dl-"))));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test("writes the exact bytes atomically (resumes included) and leaves no temp file", async () => {
+    const data = randomData(3 * MiB, 13);
+    srv.put("f.bin", data);
+    srv.faults.cuts = [1_234_567];
+    const path = join(dir, "out.bin");
+    const r = await downloadToFile(client, { bucket: "b", key: "f.bin", path });
+    assert.equal(r.path, path);
+    assert.equal(r.size, data.length);
+    same(await readFile(path), data);
+    assert.deepEqual(await readdir(dir), ["out.bin"]);
+  });
+
+  test("a failed download leaves nothing under the final name, and an older file untouched", async () => {
+    srv.put("bad.bin", randomData(MiB, 14));
+    srv.faults.badChecksum = true;
+    const path = join(dir, "bad.bin");
+    await assert.rejects(downloadToFile(client, { bucket: "b", key: "bad.bin", path }), isDownloadError("ChecksumMismatch"));
+    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+    await writeFile(path, "old");
+    await assert.rejects(downloadToFile(client, { bucket: "b", key: "bad.bin", path }), isDownloadError("ChecksumMismatch"));
+    assert.equal(await readFile(path, "utf8"), "old");
+    await rm(path);
+  });
+
+  test("a missing object creates no file at all", async () => {
+    const path = join(dir, "missing.bin");
+    await assert.rejects(downloadToFile(client, { bucket: "b", key: "nope", path }), (e: any) => e instanceof S3Error && e.code === "NoSuchKey");
+    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+  });
+
+  test("abort mid-download rejects with signal.reason and removes the temp file", async () => {
+    srv.put("ab.bin", randomData(32 * MiB, 15));
+    srv.faults.chunk = 16 * 1024;
+    const ac = new AbortController();
+    const reason = new Error("user abort");
+    const path = join(dir, "ab.bin");
+    const p = downloadToFile(client, { bucket: "b", key: "ab.bin", path, signal: ac.signal, onProgress: (x) => x.loaded > 2 * MiB && ac.abort(reason) });
+    await assert.rejects(p, (e) => e === reason);
+    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+  });
+});
+
+import { createHash } from "node:crypto";
+function require_sha256(d: Uint8Array) {
+  return createHash("sha256").update(d).digest("base64");
+}
