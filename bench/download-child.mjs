@@ -1,6 +1,6 @@
 // One download in its own process, so peak RSS belongs to one contender alone. Plain JS run by plain
 // node (no tsx loader in the process): s3-edge comes from a bundle that download.ts builds first.
-// Usage: node download-child.mjs <bare|s3-edge|aws-sdk|fetch|http> <endpoint> <bucket> <key>
+// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|fetch|http> <endpoint> <bucket> <key>
 // Prints one JSON line: { bytes, ms, mibPerSec, rssBeforeMiB, peakRssMiB }.
 import { readFileSync } from "node:fs";
 
@@ -13,9 +13,10 @@ const peakKb = () => {
 };
 
 let run;
-if (who == "s3-edge") {
+if (who == "s3-edge" || who == "s3-edge-nodefetch") {
   const { S3Client, downloadFile } = await import(new URL("./.build/s3-edge.mjs", import.meta.url).href);
-  const client = new S3Client({ region: "us-east-1", endpoint, credentials });
+  const fetch = who == "s3-edge" ? undefined : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
+  const client = new S3Client({ region: "us-east-1", endpoint, credentials, fetch });
   run = async () => {
     const d = await downloadFile(client, { bucket, key });
     const reader = d.body.getReader();

@@ -2,6 +2,7 @@
 // through s3-edge's downloadFile vs @aws-sdk/client-s3 GetObject, from the same loopback server.
 // Each download runs in its own child process (download-child.mjs) so its peak RSS is its own; a
 // bare node child gives the baseline. Rounds are interleaved with a rotating order.
+// "s3-edge (nodeFetch)" is the same downloadFile with the Node transport from s3-edge/node.
 // References: the global fetch alone and node:http alone (same read loop, no library) show what the
 // transports themselves cost; curl shows what the server can deliver.
 // Options: --checksum  the server also sends x-amz-checksum-crc32 (both clients then verify it).
@@ -79,6 +80,11 @@ await esbuild.build({
   bundle: true, format: "esm", platform: "neutral", target: "es2022", outfile: new URL(".build/s3-edge.mjs", here).pathname, logLevel: "error",
 });
 
+await esbuild.build({
+  entryPoints: [new URL("../src/node.ts", here).pathname], bundle: true, format: "esm", platform: "node", target: "node20",
+  outfile: new URL(".build/s3-edge-node.mjs", here).pathname, logLevel: "error",
+});
+
 const server = createServer(serve);
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
 const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -110,7 +116,7 @@ function curl(): Promise<Run | undefined> {
 }
 const curlOk = !!(await curl());
 
-const names = ["bare", "s3-edge", "aws-sdk", "fetch", "http", ...(curlOk ? ["curl"] : [])];
+const names = ["bare", "s3-edge", "s3-edge-nodefetch", "aws-sdk", "fetch", "http", ...(curlOk ? ["curl"] : [])];
 const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
 console.log(`# download: 100 MiB GET from ${endpoint}, ${rounds} interleaved rounds, one child process per download${withChecksum ? ", server sends x-amz-checksum-crc32" : ""}`);
 const t0 = performance.now();
@@ -132,21 +138,25 @@ const summary = names.map((n) => ({
   maxPeakRssMiB: Math.max(...runs[n].map((x) => x.peakRssMiB)), rssAfterImportMiB: med(runs[n].map((x) => x.rssBeforeMiB)), runs: runs[n],
 }));
 const get = (n: string) => summary.find((s) => s.name == n)!;
-const bare = get("bare"), edge = get("s3-edge"), sdk = get("aws-sdk");
+const bare = get("bare"), sdk = get("aws-sdk");
 const rows = [["contender", "MiB/s", "peak RSS MiB", "(max)", "RSS after import", "vs bare node"]];
-for (const s of summary) rows.push([s.name == "bare" ? "bare node (no download)" : s.name == "fetch" ? "global fetch alone (ref)" : s.name == "http" ? "node:http alone (ref)" : s.name == "curl" ? "curl (ref)" : s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
+for (const s of summary) rows.push([s.name == "bare" ? "bare node (no download)" : s.name == "fetch" ? "global fetch alone (ref)" : s.name == "http" ? "node:http alone (ref)" : s.name == "curl" ? "curl (ref)" : s.name == "s3-edge-nodefetch" ? "s3-edge (nodeFetch)" : s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
   isNaN(s.peakRssMiB) ? "n/a" : s.peakRssMiB.toFixed(1), isNaN(s.maxPeakRssMiB) ? "" : s.maxPeakRssMiB.toFixed(1),
   isNaN(s.rssAfterImportMiB) ? "" : s.rssAfterImportMiB.toFixed(1), s.name == "bare" || isNaN(s.peakRssMiB) ? "" : `+${(s.peakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`]);
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log("\n" + rows.map((r, ri) => r.map((c, i) => (i == 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ") + (ri == 0 ? "\n" + w.map((n) => "-".repeat(n)).join("  ") : "")).join("\n"));
-const speed = edge.mibPerSec / sdk.mibPerSec, extra = edge.maxPeakRssMiB - bare.peakRssMiB;
-console.log(`  target: s3-edge MiB/s ≥ aws-sdk: ${speed.toFixed(2)}× ${speed >= 1 ? "✓" : "✗ NOT MET"}`);
-console.log(`  target: s3-edge peak RSS ≤ bare node + 32 MiB: +${extra.toFixed(1)} MiB (worst run) ${extra <= 32 ? "✓" : "✗ NOT MET"}`);
+const ratios: Record<string, { speedVsAwsSdk: number; peakRssAboveBareMiB: number }> = {};
+for (const [n, label] of [["s3-edge", "s3-edge (global fetch)"], ["s3-edge-nodefetch", "s3-edge (nodeFetch)"]]) {
+  const e = get(n), speed = e.mibPerSec / sdk.mibPerSec, extra = e.maxPeakRssMiB - bare.peakRssMiB;
+  ratios[n] = { speedVsAwsSdk: speed, peakRssAboveBareMiB: extra };
+  console.log(`  target: ${label} MiB/s ≥ aws-sdk: ${speed.toFixed(2)}× ${speed >= 1 ? "✓" : "✗ NOT MET"}`);
+  console.log(`  target: ${label} peak RSS ≤ bare node + 32 MiB: +${extra.toFixed(1)} MiB (worst run) ${extra <= 32 ? "✓" : "✗ NOT MET"}`);
+}
 
 mkdirSync(new URL("results/", here), { recursive: true });
 writeFileSync(new URL(`results/download${withChecksum ? "-checksum" : ""}.json`, here), JSON.stringify({
   name: "download", date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
   objectBytes: TOTAL, rounds, checksum: withChecksum, contenders: summary,
-  ratios: { speedVsAwsSdk: speed, peakRssAboveBareMiB: extra },
+  ratios: { speedVsAwsSdk: ratios["s3-edge"].speedVsAwsSdk, peakRssAboveBareMiB: ratios["s3-edge"].peakRssAboveBareMiB, nodeFetch: ratios["s3-edge-nodefetch"] },
 }, null, 2) + "\n");
 console.log(`\nJSON: bench/results/download${withChecksum ? "-checksum" : ""}.json`);

@@ -92,7 +92,8 @@ export function parseXml(xml: string, options: XmlOptions = {}): XmlElement {
     c = xml.charCodeAt(lt + 1);
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
-      if (!xml.startsWith(cur!.name, lt + 2) || xml.charCodeAt((e = ws(lt + 2 + cur!.name.length))) != 62)
+      e = lt + 2 + cur!.name.length;
+      if (!xml.startsWith(cur!.name, lt + 2) || xml.charCodeAt(xml.charCodeAt(e) == 62 ? e : (e = ws(e))) != 62)
         fail(`Expected </${cur!.name}>`, lt);
       stack.pop();
       cur = stack[stack.length - 1];
@@ -112,7 +113,8 @@ export function parseXml(xml: string, options: XmlOptions = {}): XmlElement {
       e = nameEnd(lt + 1);
       const el: XmlElement = { name: xml.slice(lt + 1, e), attributes: EMPTY, children: [], text: "" };
       let attrs: string[][] | undefined;
-      for (;;) {
+      // Most tags are bare "<Name>": skip the attribute scan then.
+      for (t = e, c = xml.charCodeAt(e); c != 62; ) {
         t = ws(e);
         c = xml.charCodeAt(t);
         if (c == 62 || (c == 47 && xml.charCodeAt(t + 1) == 62)) break;
