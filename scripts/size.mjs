@@ -3,6 +3,7 @@
 // compares with the budgets. Exits 1 when over budget or when a bundle pulls in a node: module.
 import * as esbuild from "esbuild";
 import { gzipSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -23,7 +24,17 @@ async function measure(contents, loader = "ts") {
   });
   const code = r.outputFiles[0].contents;
   const nodeImports = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.path.startsWith("node:")).map((i) => i.path));
-  return { min: code.length, gz: gzipSync(code, { level: 9 }).length, nodeImports };
+  return { min: code.length, gz: gzip9(code), nodeImports };
+}
+
+// The budgets are stated in `gzip -9` bytes; GNU gzip's deflate differs from zlib's by a few
+// dozen bytes, so use the real command when it exists.
+function gzip9(code) {
+  try {
+    return execFileSync("gzip", ["-9c"], { input: code, maxBuffer: 1 << 26 }).length;
+  } catch {
+    return gzipSync(code, { level: 9 }).length;
+  }
 }
 
 let failed = false;

@@ -90,13 +90,14 @@ const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).
 const unq = (s?: string | null) => s?.replace(/^"|"$/g, "") ?? "";
 const dt = (s?: string | null) => (s ? new Date(s) : undefined);
 const json = JSON.stringify;
-const RESP = list("ContentType ContentDisposition ContentEncoding ContentLanguage CacheControl Expires").map((k) => "response" + k);
-const EXACT = "Bucket and key names are exact and case-sensitive (check case, Unicode normalization, spaces, slashes).";
+const HEADS = list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires");
+const RESP = HEADS.map((k) => "response" + k[0].toUpperCase() + k.slice(1));
+const EXACT = "Names are exact and case-sensitive (check case, spaces, slashes, Unicode form).";
 const HINTS: Str = {
   NoSuchKey: EXACT,
   NoSuchBucket: EXACT,
-  NotModified: "The object matches If-None-Match / is unmodified since If-Modified-Since.",
-  PreconditionFailed: "The object fails If-Match / If-Unmodified-Since: it changed.",
+  NotModified: "If-None-Match / If-Modified-Since: not modified.",
+  PreconditionFailed: "If-Match / If-Unmodified-Since failed: the object changed.",
   SignatureDoesNotMatch: "Check the secret key and region.",
 };
 // The session token is in a canonical request as a header line or a presign query parameter.
@@ -126,7 +127,7 @@ const meta = (r: Response): ObjectMetadata => {
   const cr = /(\d+)-(\d+)\/(\d+)/.exec(g("content-range") ?? "");
   const m: any = { size: cr ? +cr[3] : n, contentLength: n, etag: unq(g("etag")), lastModified: dt(g("last-modified")), metadata: {}, checksums: {}, date: dt(g("date")) };
   if (cr) m.contentRange = { start: +cr[1], end: +cr[2], size: +cr[3] };
-  for (const k of list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires")) m[k] = g(kebab(k));
+  for (const k of HEADS) m[k] = g(kebab(k));
   for (const k of list("versionId storageClass checksumType")) m[k] = g("x-amz-" + kebab(k));
   h.forEach((v, k) => {
     if (k.startsWith("x-amz-meta-")) m.metadata[k.slice(11)] = v;
@@ -144,11 +145,11 @@ export class S3Client {
 
   constructor(options: S3ClientOptions) {
     const o = (this.o = { ...options }), r = (this.region = o.region ?? "us-east-1");
-    if (!/^[a-z0-9-]+$/.test(r)) throw new InputError(`region must look like "us-east-1" ("auto" for R2), got ${json(r)}`, "region");
+    if (!/^[a-z0-9-]+$/.test(r)) throw new InputError(`region must look like "us-east-1" ("auto" for R2), not ${json(r)}`, "region");
     try {
       this.u = new URL(o.endpoint ?? `https://s3.${r}.amazonaws.com`);
     } catch {}
-    if (!/^https?:$/.test(this.u?.protocol)) throw new InputError(`endpoint must be an http:// or https:// URL such as "http://127.0.0.1:9000", got ${json(o.endpoint)}`, "endpoint");
+    if (!/^https?:$/.test(this.u?.protocol)) throw new InputError(`endpoint must be an http(s) URL like "http://127.0.0.1:9000", not ${json(o.endpoint)}`, "endpoint");
   }
 
   /** The one place a bucket and raw key become a URL (keys only through encodePath). */
@@ -158,7 +159,7 @@ export class S3Client {
     if (key != null) {
       if (!key) throw new InputError("key must be a non-empty string", "key");
       if (/(^|\/)\.\.?(\/|$)/.test(key) && !(this.o.fetch as any)?.rawPath)
-        throw new InputError(`key ${json(key)} has a "." or ".." segment, which fetch (WHATWG URL) collapses even percent-encoded, addressing another key; rename it or use a fetch with rawPath: true`, "key");
+        throw new InputError(`key ${json(key)} has a "." or ".." segment, which fetch's URL parser collapses (another key!): use nodeFetch from s3-edge/node`, "key");
     }
     // Virtual-hosted on AWS only for DNS-label names (dots break the TLS wildcard certificate).
     const vh = fp == null ? /\.amazonaws\.com$/.test(u.hostname) && /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(b) : !fp;
@@ -234,7 +235,7 @@ export class S3Client {
       f.serverStringToSign = t("StringToSign");
       msg += scr
         ? "\nCanonical request differences:\n" + (diff(cr, scr) || diff(s.stringToSign, f.serverStringToSign) || "  none: the secret key differs")
-        : "\nThe server sent no canonical request to compare; ours is error.canonicalRequest.";
+        : "\nServer sent no canonical request; ours: error.canonicalRequest";
     }
     return new S3Error(code, st, msg, f);
   }
@@ -282,7 +283,7 @@ export class S3Client {
       yield* r.contents;
       if (!r.isTruncated) return;
       if (seen.has((tok = r.nextContinuationToken)) || !tok)
-        throw new S3Error("InvalidResponse", 200, `listing of bucket ${json(p.bucket)} is truncated but ${tok ? "repeats continuation token " + json(tok) : "has no NextContinuationToken"}: stopped instead of looping`, { bucket: p.bucket });
+        throw new S3Error("InvalidResponse", 200, `listing ${json(p.bucket)}: truncated page ${tok ? "repeats its token" : "has no token"}, stopped instead of looping`, { bucket: p.bucket });
       seen.add(tok);
     }
   }
@@ -314,7 +315,7 @@ export class S3Client {
     const h = pick(p, list("contentType cacheControl contentDisposition contentEncoding")), md = p.metadata ?? {};
     for (const k in md) {
       // fetch rejects such headers with a TypeError that looks like a network error.
-      if (/[^\w-]/.test(k) || /[^ -~]/.test(md[k])) throw new InputError(`metadata ${json(k)}: names must be [A-Za-z0-9_-], values printable ASCII (encode others)`, "metadata");
+      if (/[^\w-]/.test(k) || /[^ -~]/.test(md[k])) throw new InputError(`metadata ${json(k)}: names [A-Za-z0-9_-], values printable ASCII`, "metadata");
       h["x-amz-meta-" + k] = md[k];
     }
     const r = (await this.send("PUT", p, this.url(p, p.key), h, p.body))[0].headers;

@@ -124,7 +124,7 @@ describe("addressing", () => {
       new S3Client({ endpoint: "ftp://x", credentials: creds });
     } catch (e) {
       assert.equal((e as InputError).field, "endpoint");
-      assert.match((e as Error).message, /http:\/\/ or https:\/\//);
+      assert.match((e as Error).message, /http\(s\) URL/);
     }
     assert.throws(() => new S3Client({ region: "US East", credentials: creds }), (e: InputError) => e.field == "region");
     const s = stub();
@@ -638,12 +638,12 @@ describe("listAll", () => {
 
   test("a repeated token or a missing one fails loudly instead of looping", async () => {
     const s = stub(page(["a"], "t1"), page(["b"], "t1"), page(["c"], "t1"));
-    await assert.rejects(all(mk(s.f)), (e: S3Error) => e.code == "InvalidResponse" && /repeats continuation token "t1"/.test(e.message));
+    await assert.rejects(all(mk(s.f)), (e: S3Error) => e.code == "InvalidResponse" && /truncated page repeats its token/.test(e.message));
     assert.equal(s.calls.length, 2);
     const s2 = stub(page(["a"], "t1"), page(["b"], "t2"), page(["c"], "t1"));
     await assert.rejects(all(mk(s2.f)), /repeats/);
     const s3 = stub(page(["a"], ""));
-    await assert.rejects(all(mk(s3.f)), (e: S3Error) => /has no NextContinuationToken/.test(e.message));
+    await assert.rejects(all(mk(s3.f)), (e: S3Error) => /truncated page has no token/.test(e.message));
   });
 });
 
