@@ -30,10 +30,12 @@ try {
   const tsx = join(root, "node_modules/.bin/tsx");
   // The runtime matrix goes first so that node's own test summary is what closes the output.
   const runtimes = join(root, "test/runtimes/run.ts");
-  let rc = 0;
-  if (!filter.length && existsSync(runtimes) && (process.env.CI || process.env.SKIP_RUNTIMES !== "1")) rc = await run(tsx, [runtimes], env);
+  // Types are part of the contract (published .d.ts): a type error fails the run.
+  let rc = await run(join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.json", "--noEmit"], env);
+  if (rc) console.error("# typecheck FAILED");
+  if (!filter.length && existsSync(runtimes) && (process.env.CI || process.env.SKIP_RUNTIMES !== "1")) rc = (await run(tsx, [runtimes], env)) || rc;
   code = (await run(tsx, ["--test", ...selected], env)) || rc;
-  if (rc) console.error("# runtime matrix FAILED (see its output above)");
+  if (rc) console.error("# typecheck or runtime matrix FAILED (see above)");
 } finally {
   await server.stop().catch((e) => { console.error(e); code ||= 1; });
 }
