@@ -16,6 +16,9 @@ ACCESS_KEY=S3EDGETESTACCESSKEY1
 # '/' and '+' on purpose: they must survive every layer that handles the secret.
 SECRET_KEY='s3edge/test+secret/KEY0123456789abcdefghij'
 REGION=us-east-1
+# STS: a role the test user may assume (AssumeRole on the S3 endpoint), allowed every s3:* action.
+ROLE_NAME=s3edge-sts
+ROLE_ARN=arn:aws:iam:::role/$ROLE_NAME
 START_TIMEOUT=${RGW_START_TIMEOUT:-60}
 
 cmd=${1:-}; [ $# -gt 0 ] && shift
@@ -58,6 +61,7 @@ exports() {
   printf 'export S3_TEST_ACCESS_KEY_ID=%s\n' "$ACCESS_KEY"
   printf "export S3_TEST_SECRET_ACCESS_KEY='%s'\n" "$SECRET_KEY"
   printf 'export S3_TEST_REGION=%s\n' "$REGION"
+  printf 'export S3_TEST_ROLE_ARN=%s\n' "$ROLE_ARN"
 }
 
 # Any of these pids still running? A zombie (killed, not yet reaped by whoever inherited it)
@@ -201,6 +205,13 @@ rgw enable gc threads = false
 rgw enable lc threads = false
 rgw dynamic resharding = false
 rgw enable usage log = false
+# STS (AssumeRole) for the session-token tests. The key encrypts the session tokens RGW hands
+# out and must be exactly 16 characters; without "use sts" RGW refuses the temporary keys.
+rgw sts key = s3edgeTestSts016
+rgw s3 auth use sts = true
+# Local users first: with the default "sts, external, local" a wrong secret for a real user comes
+# back as AccessDenied instead of SignatureDoesNotMatch (the STS engine's denial wins).
+rgw s3 auth order = local, sts
 EOF
 
   log "creating cluster in $dir (mon ports $mon2/$mon1, S3 port $port)"
@@ -237,6 +248,13 @@ EOF
   radosgw-admin -c "$conf" user create --uid=s3edge --display-name=s3edge \
     --access-key="$ACCESS_KEY" --secret="$SECRET_KEY" >>"$dir/log/setup.log" 2>&1 \
     || fail "radosgw-admin user create failed"
+  # Trust policy: only the test user may assume the role; its permission policy allows all of S3.
+  radosgw-admin -c "$conf" role create --role-name="$ROLE_NAME" \
+    --assume-role-policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/s3edge"]},"Action":["sts:AssumeRole"]}]}' \
+    >>"$dir/log/setup.log" 2>&1 || fail "radosgw-admin role create failed"
+  radosgw-admin -c "$conf" role-policy put --role-name="$ROLE_NAME" --policy-name=s3-all \
+    --policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}' \
+    >>"$dir/log/setup.log" 2>&1 || fail "radosgw-admin role-policy put failed"
 
   if [ -n "$watch_pid" ]; then
     # Own session + closed stdio: survives the caller, and never holds the caller's pipes open.

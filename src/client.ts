@@ -87,7 +87,8 @@ const pick = (p: any, ks: string[], f = kebab, o: Str = {}) => {
   return o;
 };
 const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).join("&");
-const unq = (s?: string | null) => s?.replace(/^"|"$/g, "") ?? "";
+// ETags come quoted ("abc" or W/"abc" is not S3): strip the quotes without a regex, it runs per listed object.
+const unq = (s?: string | null) => (s ? (s.charCodeAt(0) == 34 && s.endsWith('"') ? s.slice(1, -1) : s) : "");
 const dt = (s?: string | null) => (s ? new Date(s) : undefined);
 const json = JSON.stringify;
 const HEADS = list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires");

@@ -13,6 +13,8 @@ export interface S3TestServer {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** A role the test user may assume via STS AssumeRole on `endpoint` (S3_TEST_ROLE_ARN); unset if the server has none. */
+  roleArn?: string;
   stop(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ async function start(): Promise<S3TestServer> {
       region: env.S3_TEST_REGION || "us-east-1",
       accessKeyId: env.S3_TEST_ACCESS_KEY_ID,
       secretAccessKey: env.S3_TEST_SECRET_ACCESS_KEY,
+      roleArn: env.S3_TEST_ROLE_ARN || undefined,
       stop: async () => {},
     };
   }
@@ -86,6 +89,7 @@ function started(vars: Record<string, string>, dir: string): S3TestServer {
     region: vars.S3_TEST_REGION || "us-east-1",
     accessKeyId,
     secretAccessKey,
+    roleArn: vars.S3_TEST_ROLE_ARN || undefined,
     stop: () =>
       (stopping ??= (async () => {
         unhook();
