@@ -115,7 +115,8 @@ const any = (a: AbortSignal, b: AbortSignal): AbortSignal => {
   for (const s of [a, b]) s.aborted ? c.abort(s.reason) : s.addEventListener("abort", () => c.abort(s.reason));
   return c.signal;
 };
-const sleep = (ms: number, s?: AbortSignal) =>
+/** Resolves after ms, or rejects with the signal's reason as soon as it aborts. */
+export const sleep = (ms: number, s?: AbortSignal) =>
   new Promise<void>((ok, no) => {
     const t = setTimeout(() => (s?.removeEventListener("abort", stop), ok()), ms);
     const stop = () => (clearTimeout(t), no(s!.reason));

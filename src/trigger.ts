@@ -7,7 +7,7 @@
 // default look-back covers multipart uploads, whose LastModified is their start time, of many GB on
 // slow links; the maxSeen cap (5000 entries, ~100 B each) bounds the state whatever the bucket size.
 // A null/undefined state means "first poll".
-import type { S3Client, S3Object } from "./client.ts";
+import { sleep, type S3Client, type S3Object } from "./client.ts";
 import { InputError } from "./errors.ts";
 
 /** Metadata of one new (or overwritten) object; fetch the bytes with downloadFile. */
@@ -59,66 +59,61 @@ export interface WatchOptions {
 // A bare ISO time sorts below every position of that millisecond (S3 keys are never empty).
 const at = (t: number | Date) => new Date(t).toISOString();
 const by0 = (a: readonly any[], b: readonly any[]) => (a[0] < b[0] ? -1 : 1);
-const strs = (a: any): boolean => Array.isArray(a) && a.every((v) => typeof v == "string");
+const str = (v: unknown) => typeof v == "string";
+// One throw for every bad option/state: { field: true when valid, else what it must be }.
+const need = (o: Record<string, unknown>) => {
+  for (const f in o) if (o[f] !== true) throw new InputError(`${f} must be ${o[f]}`, f);
+};
 
 export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options: TriggerOptions) {
-  const { bucket, includeSubfolders, since, minAgeMs = 0, batchSize = 100, lookbackMs = 36e5, maxSeen = 5e3 } = options;
-  const folder = options.folder ?? "";
+  const { bucket, folder = "", includeSubfolders, since, minAgeMs = 0, batchSize = 100, lookbackMs = 36e5, maxSeen = 5e3 } = options;
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
   const source = bucket + "/" + prefix;
-  const bad = (field: string, m: string): never => {
-    throw new InputError(field + " " + m, field);
-  };
-  if (!bucket || typeof bucket != "string") bad("bucket", "is required");
-  if (since && isNaN(+since)) bad("since", "is not a valid Date");
-  for (const [f, v, min] of [["batchSize", batchSize, 1], ["minAgeMs", minAgeMs, 0], ["lookbackMs", lookbackMs, 0], ["maxSeen", maxSeen, 1]] as const)
-    if (!(v >= min)) bad(f, "must be >= " + min);
+  const pos = ">= 0", one = ">= 1";
+  need({
+    bucket: (bucket && str(bucket)) || "a bucket name", since: !since || +since == +since || "a valid Date",
+    batchSize: batchSize >= 1 || one, minAgeMs: minAgeMs >= 0 || pos, lookbackMs: lookbackMs >= 0 || pos, maxSeen: maxSeen >= 1 || one,
+  });
 
-  async function poll(state?: TriggerState, { signal }: { signal?: AbortSignal } = {}) {
-    const s = state as any;
-    if (s && !(s.version === 1 && s.source === source && strs([s.floor]) && Array.isArray(s.seen) && s.seen.every((e: any) => strs(e) && e.length == 2)))
-      bad("state", "is not one this trigger returned (version 1, s3://" + source + ")");
-    const all: S3Object[] = [];
-    let now: number | undefined, continuationToken: string | undefined;
+  const poll = async (s?: TriggerState, o?: { signal?: AbortSignal }) => {
+    // `?.` everywhere: parsed JSON may hold anything (seen {}, entries that are not 2 strings).
+    need({ state: !s || (s.version === 1 && s.source === source && str(s.floor) && s.seen?.every?.((e: any) => e?.length == 2 && e.every?.(str))) || `a state this trigger returned (s3://${source})` });
+    let floor = s?.floor!, now: number | undefined, continuationToken: string | undefined;
+    const seen = new Map<string, Seen>(s?.seen.map((e: Seen) => [e[0].slice(24), e]));
+    const cands: [string, S3Object][] = [];
     do {
-      const r = await client.listObjectsV2({ bucket, prefix, delimiter: includeSubfolders ? undefined : "/", continuationToken, signal });
-      // Server time (Date header) of the first page: the local clock may be off by minutes.
-      now ??= +(r.date ?? new Date());
-      all.push(...r.contents);
+      const r = await client.listObjectsV2({ ...o, bucket, prefix, delimiter: includeSubfolders ? undefined : "/", continuationToken });
+      // Server time (Date header) of the first page: the local clock may be off by minutes. The
+      // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
+      // server clock is somewhere in [Date, Date + 1 s), so objects of that second are not "future".
+      now ??= r.date ? +r.date + 999 : Date.now();
+      floor ??= at(since ?? now - 999);
+      for (const o of r.contents) {
+        const z = at(o.lastModified) + o.key;
+        // A zero-byte key ending in "/" is a console-made folder placeholder, not a file. An entry
+        // of seen is the same version when its "position,etag" matches (same key: same length prefix).
+        if (z > floor && +o.lastModified <= now - minAgeMs && !(o.key.endsWith("/") && !o.size) && seen.get(o.key) + "" != z + "," + o.etag) cands.push([z, o]);
+      }
       continuationToken = r.isTruncated ? r.nextContinuationToken : undefined;
     } while (continuationToken);
-
-    let floor = state ? state.floor : at(since ?? now);
-    const seen = new Map((state ? state.seen : []).map((e) => [e[0].slice(24), e]));
-    const cands = all
-      .map((o) => [at(o.lastModified) + o.key, o] as const)
-      .filter(([z, o]) => {
-        const e = seen.get(o.key);
-        // A zero-byte key ending in "/" is a console-made folder placeholder, not a file.
-        return z > floor && +o.lastModified <= now! - minAgeMs && !(o.key.endsWith("/") && !o.size) && !(e && e[0] == z && e[1] == o.etag);
-      })
-      .sort(by0);
-    const events: FileEvent[] = cands.slice(0, batchSize).map(([z, { key, size, etag, lastModified, storageClass }]) => {
-      const isUpdate = seen.has(key);
-      seen.set(key, [z, etag]);
-      return { bucket, key, name: key.slice(key.lastIndexOf("/") + 1), size, etag, lastModified, storageClass, isUpdate };
+    cands.sort(by0);
+    const events: FileEvent[] = cands.slice(0, batchSize).map(([z, { owner, ...o }]) => {
+      // owner (fetchOwner) is not part of a FileEvent; the other S3Object fields are.
+      const isUpdate = seen.has(o.key);
+      seen.set(o.key, [z, o.etag]);
+      // Only returned events move the state.
+      if ((z = at(+o.lastModified - lookbackMs)) > floor) floor = z;
+      return { bucket, ...o, name: o.key.split("/").pop()!, isUpdate };
     });
-    // Only returned events move the state. Sorted, so the last event has the newest LastModified.
-    const top = events.length ? at(+events[events.length - 1].lastModified - lookbackMs) : "";
-    if (top > floor) floor = top;
-    let kept = [...seen.values()].filter((e) => e[0] > floor).sort(by0);
-    if (kept.length > maxSeen) {
-      // Forgetting a version is only safe once the floor covers it: no duplicates, but late
-      // arrivals below the new floor are then skipped (the window shrinks for very busy folders).
-      floor = kept[kept.length - maxSeen - 1][0];
-      kept = kept.slice(-maxSeen);
-    }
-    return { events, state: { version: 1, source, floor, seen: kept } as TriggerState, hasMore: cands.length > events.length };
-  }
+    const kept = [...seen.values()].filter((e) => e[0] > floor).sort(by0);
+    // Forgetting a version is only safe once the floor covers it: no duplicates, but late
+    // arrivals below the new floor are then skipped (the window shrinks for very busy folders).
+    for (const e of kept.splice(0, kept.length - maxSeen)) floor = e[0];
+    return { events, state: { version: 1, source, floor, seen: kept } as TriggerState, hasMore: cands.length > batchSize };
+  };
 
   async function* watch({ intervalMs, state, signal, onState, onError }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
-    if (!(intervalMs >= 0)) bad("intervalMs", "must be >= 0");
-    let last = JSON.stringify(state);
+    need({ intervalMs: intervalMs >= 0 || ">= 0" });
     while (!signal?.aborted) {
       let r;
       try {
@@ -137,16 +132,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
           yield e;
           if (signal?.aborted) return;
         }
+        // The state changes exactly when events were emitted (or on the very first poll).
+        if (r.events.length || !state) await onState?.(r.state);
         state = r.state;
-        const j = JSON.stringify(state);
-        if (j != last) await onState?.(state), (last = j);
-        if (r.hasMore) continue;
       }
-      await new Promise<void>((res) => {
-        const done = () => (clearTimeout(t), signal?.removeEventListener("abort", done), res());
-        const t = setTimeout(done, intervalMs);
-        signal?.addEventListener("abort", done);
-      });
+      if (!r?.hasMore) await sleep(intervalMs, signal).catch(() => {}); // an abort ends the loop above
     }
   }
 
