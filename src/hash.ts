@@ -80,18 +80,10 @@ export const sha256 = (d: string | Uint8Array | ArrayBuffer): Uint8Array => dige
 export const sha256Init = (): Sha256 => ({ h: IV.slice(), b: new Uint8Array(64), n: 0, l: 0 });
 
 export function sha256Update(s: Sha256, d: Uint8Array): Sha256 {
-  const len = d.length;
-  let i = 0;
-  if (s.n) {
-    i = Math.min(64 - s.n, len);
-    s.b.set(d.subarray(0, i), s.n);
-    if ((s.n += i) < 64) return s;
-    block(s.h, s.b, 0);
-    s.l += 64;
-    s.n = 0;
-  }
-  for (; i + 64 <= len; i += 64, s.l += 64) block(s.h, d, i);
-  if (i < len) { s.b.set(d.subarray(i)); s.n = len - i; }
+  // Whole blocks straight from the chunk; only a partial block's bytes go through s.b.
+  for (let i = 0; i < d.length; )
+    if (!s.n && i + 64 <= d.length) block(s.h, d, i), (s.l += 64), (i += 64);
+    else if (((s.b[s.n++] = d[i++]), s.n > 63)) block(s.h, s.b, 0), (s.l += 64), (s.n = 0);
   return s;
 }
 
