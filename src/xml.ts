@@ -32,51 +32,50 @@ XmlError.prototype.name = "XmlError";
 
 const EMPTY = Object.freeze({}) as Record<string, string>;
 
-export function parseXml(xml: string, options: XmlOptions = {}): XmlElement {
-  const { maxDepth = 64, maxLength = 1 << 26 } = options;
+export function parseXml(xml: string, { maxDepth = 64, maxLength = 1 << 26 }: XmlOptions = {}): XmlElement {
   // line:column only now, on the error path: the hot path tracks no positions.
   const fail = (message: string, offset: number): never => {
-    let start = 0, i, line = 1;
-    while ((i = xml.indexOf("\n", start)) >= 0 && i < offset) line++, start = i + 1;
-    const column = offset - start + 1;
+    const lines = xml.slice(0, offset).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
     throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
   };
   if (xml.length > maxLength) fail("Input longer than maxLength " + maxLength, 0);
   // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n; one search when there is none.
   if (xml.includes("\r")) xml = xml.replace(/\r\n?/g, "\n");
-  const find = (s: string, from: number, what: string, at: number): number => {
+  const find = (s: string, from: number, at: number): number => {
     const i = xml.indexOf(s, from);
-    return i < 0 ? fail("Unterminated " + what, at) : i;
+    return i < 0 ? fail("No closing " + s, at) : i;
   };
   const ws = (i: number): number => {
     while (xml.charCodeAt(i) <= 32) i++;
     return i;
   };
+  // Fails at i, or with "No closing >" when the input ended there.
+  const bad = (message: string, i: number) => fail(i < xml.length ? message : "No closing >", i);
   // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", non-ASCII.
   // Whatever follows a name is checked by the caller, so junk like <a"b> still fails.
   const nameEnd = (i: number): number => {
     let c = xml.charCodeAt(i);
-    if (!(c >= 65 || c == 58)) fail(i < xml.length ? "Invalid name" : "Unterminated tag", i);
+    if (!(c >= 65 || c == 58)) bad("Invalid name", i);
     while ((c = xml.charCodeAt(++i)) >= 65 || (c > 44 && c < 59 && c != 47));
     return i;
   };
-  // Decodes the references in s (which starts at offset `at`): only the 5 predefined entities and
-  // character references to valid code points (no NUL, no surrogates, <= 0x10FFFF).
+  // Only the 5 predefined entities and character references to valid code points (no NUL, no
+  // surrogates, <= 0x10FFFF). A bad one fails at once, so a long run of "&" stays linear.
   const decode = (s: string, at: number): string => {
-    let out = "", i = 0, j, k, r: string | number;
+    let out = "", i = 0, j, k, r, n: any;
     while ((j = s.indexOf("&", i)) >= 0) {
-      k = s.indexOf(";", j);
-      r = s.slice(j + 1, k);
-      r = k < 0 ? "" : r == "quot" ? '"' : r == "amp" ? "&" : r == "lt" ? "<" : r == "gt" ? ">" : r == "apos" ? "'" : r[0] != "#" ? ""
-        : /^#(\d+|x[\dA-Fa-f]+)$/.test(r) && (r = +("0" + r.slice(1))) && r < 0x110000 && (r < 0xd800 || r > 0xdfff) ? String.fromCodePoint(r) : "";
-      if (!r) fail("Undefined or invalid reference " + s.slice(j, k < 0 || k - j > 20 ? j + 20 : k + 1), at + j);
-      out += s.slice(i, j) + r;
-      i = k + 1;
+      // Without ";" (k = 0) r matches nothing, so it fails; the message shows at most 20 chars.
+      r = s.slice(j, (k = s.indexOf(";", j) + 1) || j + 20);
+      out += s.slice(i, j) + (r == "&quot;" ? '"' : r == "&amp;" ? "&" : r == "&lt;" ? "<" : r == "&gt;" ? ">" : r == "&apos;" ? "'" : (/^&#(\d+|x[\dA-Fa-f]+);$/.test(r) && (n = +("0" + r.slice(2, -1))) && n < 0x110000 && n >> 11 != 27
+        ? String.fromCodePoint(n) : fail("Invalid reference " + r.slice(0, 20), at + j)));
+      i = k;
     }
     return out + s.slice(i);
   };
-  const stack: XmlElement[] = [];
-  let root: XmlElement | undefined, cur: XmlElement | undefined, amp = -1, pos = xml.charCodeAt(0) == 0xfeff ? 1 : 0, lt, c, e, t: any;
+  // The parents of the open elements: its length is the depth.
+  const stack: (XmlElement | undefined)[] = [];
+  let root: XmlElement | undefined, cur: XmlElement | undefined, el: XmlElement, attrs: any,
+    amp = -1, pos = +(xml[0] == "\uFEFF"), lt, c, e, t: any;
 
   for (;;) {
     // AWS sends compact XML, where "<" mostly follows ">": skip the search then.
@@ -86,70 +85,56 @@ export function parseXml(xml: string, options: XmlOptions = {}): XmlElement {
       // One search per "&" in the whole document instead of one per text node.
       if (amp < pos) amp = xml.indexOf("&", pos) >>> 0;
       if (cur) cur.text += amp < e ? decode(xml.slice(pos, e), pos) : xml.slice(pos, e);
-      else if ((t = ws(pos)) < e) fail("Text outside root element", t);
+      else if ((t = ws(pos)) < e) fail("Text outside root", t);
     }
     if (lt < 0) break;
     c = xml.charCodeAt(lt + 1);
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
-      e = lt + 2 + cur!.name.length;
-      if (!xml.startsWith(cur!.name, lt + 2) || xml.charCodeAt(xml.charCodeAt(e) == 62 ? e : (e = ws(e))) != 62)
-        fail(`Expected </${cur!.name}>`, lt);
-      stack.pop();
-      cur = stack[stack.length - 1];
+      e = ws(lt + 2 + cur!.name.length);
+      if (!xml.startsWith(cur!.name, lt + 2) || xml.charCodeAt(e) != 62) fail(`Expected </${cur!.name}>`, lt);
+      cur = stack.pop();
       pos = e + 1;
-    } else if (c == 33) {
-      if (xml.startsWith("!--", lt + 1)) pos = find("-->", lt + 4, "comment", lt) + 3;
-      else if (xml.startsWith("![CDATA[", lt + 1)) {
-        if (!cur) fail("CDATA outside root element", lt);
-        e = find("]]>", lt + 9, "CDATA", lt);
-        cur!.text += xml.slice(lt + 9, e);
-        pos = e + 3;
-      } else fail("DOCTYPE/ENTITY not allowed (no DTDs: XXE-safe)", lt);
-    } else if (c == 63) pos = find("?>", lt + 2, "processing instruction", lt) + 2;
-    else {
-      if (root && !cur) fail("Second root element", lt);
+    } else if (c == 33 || c == 63) {
+      // <?pi?>, <!--comment-->, <![CDATA[text]]>. A PI has a target and a comment can't end in its own
+      // "<!--", so the terminator is searched from the opener's 2nd char + its length.
+      t = c == 63 ? "?>" : xml.startsWith("!--", lt + 1) ? "-->" : xml.startsWith("![CDATA[", lt + 1) ? "]]>" : fail("DOCTYPE/ENTITY not allowed", lt);
+      pos = (e = find(t, lt + t.length + 1, lt)) + t.length;
+      if (t == "]]>") cur ? (cur.text += xml.slice(lt + 9, e)) : fail("Text outside root", lt);
+    } else {
+      if (root && !cur) fail("Second root", lt);
       if (stack.length >= maxDepth) fail("Nesting deeper than maxDepth " + maxDepth, lt);
-      e = nameEnd(lt + 1);
-      const el: XmlElement = { name: xml.slice(lt + 1, e), attributes: EMPTY, children: [], text: "" };
-      let attrs: string[][] | undefined;
-      // Most tags are bare "<Name>": skip the attribute scan then.
-      for (t = e, c = xml.charCodeAt(e); c != 62; ) {
-        t = ws(e);
-        c = xml.charCodeAt(t);
-        if (c == 62 || (c == 47 && xml.charCodeAt(t + 1) == 62)) break;
-        if (t == e) fail(t < xml.length ? "Malformed tag" : "Unterminated tag", t);
-        e = nameEnd(t);
-        const n = xml.slice(t, e);
-        if (xml.charCodeAt((e = ws(e))) != 61) fail("Malformed attribute " + n, e);
-        c = xml.charCodeAt((e = ws(e + 1)));
-        if (c != 34 && c != 39) fail("Malformed attribute " + n, e);
-        const q = find(c == 34 ? '"' : "'", e + 1, "attribute value", e);
-        let v = xml.slice(e + 1, q);
-        if ((t = v.indexOf("<")) >= 0) fail("< in attribute value", e + 1 + t);
+      t = nameEnd(lt + 1);
+      el = { name: xml.slice(lt + 1, t), attributes: EMPTY, children: [], text: "" };
+      attrs = undefined;
+      // Most tags are bare "<Name>": one look at the next char then.
+      while ((c = xml.charCodeAt((e = ws(t)))) != 62 && !(c == 47 && xml.charCodeAt(e + 1) == 62)) {
+        if (e == t) bad("Malformed tag", e);
+        t = nameEnd(e);
+        const n = xml.slice(e, t);
+        if (xml.charCodeAt((e = ws(t))) != 61 || ((c = xml.charCodeAt((e = ws(e + 1)))) != 34 && c != 39)) fail("Malformed attribute " + n, e);
+        t = find(xml[e], e + 1, e);
+        let v = xml.slice(e + 1, t++);
+        if ((c = v.indexOf("<")) >= 0) fail("< in attribute value", e + 1 + c);
         // Attribute-value normalization: a literal tab or newline reads as a space (&#10; keeps its newline).
         v = v.replace(/[\t\n]/g, " ");
-        (attrs ||= []).push([n, v.includes("&") ? decode(v, e + 1) : v]);
-        e = q + 1;
+        // Null prototype: "__proto__" is plain data and `in` sees only attributes.
+        if (n in (attrs ||= { __proto__: null })) fail(`Duplicate attribute in <${el.name}>`, lt);
+        attrs[n] = v.includes("&") ? decode(v, e + 1) : v;
       }
-      // fromEntries creates own data properties, so an attribute named "__proto__" stays plain data.
-      if (attrs && Object.keys((el.attributes = Object.fromEntries(attrs))).length < attrs.length) fail(`Duplicate attribute in <${el.name}>`, lt);
-      pos = c == 62 ? t + 1 : t + 2;
-      if (cur) cur.children.push(el);
-      else root = el;
-      if (c == 62) stack.push((cur = el));
+      // The spread copies as own data properties onto a normal object.
+      if (attrs) el.attributes = { ...attrs };
+      cur ? cur.children.push(el) : (root = el);
+      if (c == 62) stack.push(cur), (cur = el), (pos = e + 1);
+      else pos = e + 2;
     }
   }
-  if (cur) fail(`Unclosed <${cur.name}>`, xml.length);
+  if (cur) fail(`Expected </${cur.name}>`, xml.length);
   return root ?? fail("No root element", xml.length);
 }
 
 /** The first direct child element called `name`. */
-export function child(el: XmlElement, name: string): XmlElement | undefined {
-  return el.children.find((c) => c.name == name);
-}
+export const child = (el: XmlElement, name: string): XmlElement | undefined => el.children.find((c) => c.name == name);
 
 /** The text of the first direct child element called `name`. */
-export function childText(el: XmlElement, name: string): string | undefined {
-  return child(el, name)?.text;
-}
+export const childText = (el: XmlElement, name: string): string | undefined => child(el, name)?.text;

@@ -146,24 +146,6 @@ const testFiles = readdirSync(join(root, "test")).filter((f) => f.endsWith(".tes
  */
 const EXCLUDED: { file: string; tests?: string[]; denoKeep?: string; runtimes: Rt[]; why: string }[] = [
   {
-    file: "test/download.test.ts",
-    tests: [
-      "connections cut at random offsets",
-      "after maxResumes, Truncated says how many bytes arrived",
-      "the object changes mid-download",
-      "lying Content-Length",
-      "ranged download, resumed inside the range",
-    ],
-    denoKeep: "/^downloadFile with a scripted client|^downloadToFile/",
-    runtimes: ["node22", "deno", "bun"],
-    why:
-      "timing-dependent test code: they assert the exact offset where the fault server cut the connection, i.e. that " +
-      "fetch delivers every byte received before the cut; WHATWG fetch errors the body without delivering queued " +
-      "chunks (undici on Node 22, Bun), and under Deno the fault server itself (node:http polyfill) loses written bytes " +
-      "at socket.destroy(). The library resumes correctly from the bytes actually delivered (the byte-exact resume " +
-      "tests pass); the tests should assert resume offsets <= the cut",
-  },
-  {
     file: "test/cli.test.ts",
     runtimes: ["deno"],
     why:
