@@ -24,6 +24,7 @@ const env = {
   ...process.env,
   S3_TEST_ENDPOINT: server.endpoint, S3_TEST_REGION: server.region,
   S3_TEST_ACCESS_KEY_ID: server.accessKeyId, S3_TEST_SECRET_ACCESS_KEY: server.secretAccessKey,
+  ...(server.roleArn && { S3_TEST_ROLE_ARN: server.roleArn }),
 };
 let code = 1;
 try {

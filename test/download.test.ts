@@ -118,7 +118,7 @@ describe("downloadFile", () => {
       isDownloadError("Truncated")(e);
       // Never more than the server sent before its last cut. (Some fetch implementations drop
       // chunks still queued when the connection breaks, so "fewer" is possible, and honest.)
-      assert.ok(e.received > 0 && e.received <= 3000, `received ${e.received}`);
+      assert.ok(e.received >= 0 && e.received <= 3000, `received ${e.received}`);
       assert.equal(e.expected, MiB);
       assert.match(e.message, new RegExp(`${e.received} of 1048576`));
       return true;
@@ -152,7 +152,9 @@ describe("downloadFile", () => {
     srv.put("l2.bin", randomData(300_000, 7));
     srv.faults.lieLength = -5000;
     const d = await downloadFile(client, { bucket: "b", key: "l2.bin" });
-    await assert.rejects(readAll(d.body), isDownloadError("ChecksumMismatch"));
+    // Node 20's fetch stops at the declared length and the checksum catches the difference; other
+    // fetch implementations error on the surplus bytes, and the resumes keep hitting the lie.
+    await assert.rejects(readAll(d.body), (e: any) => e instanceof DownloadError && /^(ChecksumMismatch|Truncated)$/.test(e.code));
   });
 
   test("bad checksum header: the stream errors with ChecksumMismatch instead of closing", async () => {
