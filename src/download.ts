@@ -16,6 +16,8 @@ export interface DownloadOptions {
   onProgress?: (p: { loaded: number; total: number }) => void;
   /** Reconnects after a broken body (default 5). */
   maxResumes?: number;
+  /** A body that delivers no byte for this long counts as broken and is resumed (default 30000). */
+  idleTimeoutMs?: number;
 }
 
 export interface Download {
@@ -62,8 +64,14 @@ export async function downloadFile(client: Pick<S3Client, "getObject">, o: Downl
         try {
           for (;;) {
             o.signal?.throwIfAborted();
-            // A read error is handled like an early end: resume.
-            const v = (await reader.read().catch(() => {}))?.value;
+            // A read error, or a body stalled for idleTimeoutMs (the request timeout only covers
+            // the headers), is handled like an early end: resume.
+            let t: any;
+            const v = (
+              await Promise.race([reader.read(), new Promise<void>((r) => (t = setTimeout(r, o.idleTimeoutMs ?? 3e4)))])
+                .catch(() => {})
+                .finally(() => clearTimeout(t))
+            )?.value;
             if (v) {
               if ((received += v.length) > total) fail("LengthMismatch");
               state = update?.(state, v);
@@ -77,6 +85,7 @@ export async function downloadFile(client: Pick<S3Client, "getObject">, o: Downl
             }
             // A broken body, or one that ended early (a truncation too): resume the same version.
             if (budget-- < 1) fail("Truncated");
+            reader.cancel().catch(() => {}); // frees a stalled connection (a no-op on an ended one)
             let next;
             try {
               next = await client.getObject({ ...p, ifMatch: etag, range: `bytes=${start + received}-${start + total - 1}` });

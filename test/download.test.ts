@@ -109,6 +109,22 @@ describe("downloadFile", () => {
     }
   });
 
+  test("a body that stalls (connection open, no bytes) is dropped after idleTimeoutMs and resumed", async () => {
+    const data = randomData(MiB, 21);
+    const o = srv.put("s.bin", data);
+    srv.faults.stalls = [300_000];
+    const t0 = Date.now();
+    const d = await downloadFile(client, { bucket: "b", key: "s.bin", idleTimeoutMs: 300 });
+    same(await readAll(d.body), data);
+    const g = gets();
+    assert.equal(g.length, 2);
+    assert.equal(g[1].ifMatch, `"${o.etag}"`);
+    assert.equal(g[1].range, `bytes=${+/^bytes=(\d+)/.exec(g[1].range!)![1]}-${MiB - 1}`);
+    assert.ok(+/^bytes=(\d+)/.exec(g[1].range!)![1] <= 300_000);
+    const took = Date.now() - t0;
+    assert.ok(took >= 300 && took < 5000, `resumed after the 300 ms idle timeout (took ${took} ms)`);
+  });
+
   test("after maxResumes, Truncated says how many bytes arrived of how many", async () => {
     const data = randomData(MiB, 3);
     srv.put("t.bin", data);

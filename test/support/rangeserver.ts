@@ -30,6 +30,8 @@ export interface Faults {
   onGet?: (n: number, req: IncomingMessage) => void;
   /** Body write size. */
   chunk: number;
+  /** Absolute object offsets: the first response whose body spans one stops sending there and holds the connection open (a stall); each fires once. */
+  stalls?: number[];
 }
 
 export interface LoggedRequest { method: string; key: string; query: string; range?: string; ifMatch?: string; checksumMode?: string }
@@ -134,7 +136,8 @@ export async function startRangeServer(): Promise<RangeServer> {
     if (req.method === "HEAD") return res.end();
 
     const ci = f.cuts.findIndex((c) => c >= start && c <= end);
-    const stopAt = ci < 0 ? end + 1 : f.cuts.splice(ci, 1)[0];
+    const si = ci < 0 ? (f.stalls ?? []).findIndex((c) => c >= start && c <= end) : -1;
+    const stopAt = ci >= 0 ? f.cuts.splice(ci, 1)[0] : si >= 0 ? f.stalls!.splice(si, 1)[0] : end + 1;
     const sock = res.socket!;
     for (let p = start; p < stopAt; ) {
       const n = Math.min(f.chunk, stopAt - p);
@@ -146,6 +149,11 @@ export async function startRangeServer(): Promise<RangeServer> {
         res.on("drain", f).on("close", f);
       });
       if (res.destroyed) return;
+    }
+    if (si >= 0) {
+      // Stalled: bytes up to the stall point were sent (cuts and stalls are not combined here);
+      // the connection stays open and silent until the client gives up on it.
+      return;
     }
     if (ci >= 0 || f.lieLength) {
       // Let the written bytes leave, then drop the connection without finishing the response.
