@@ -328,8 +328,9 @@ export class S3Client {
     await this.send("DELETE", p, this.url(p, p.key));
   }
 
-  /** PUT /bucket, for tests and demos (no LocationConstraint: AWS regions other than us-east-1 need one). */
+  /** PUT /bucket, for tests and demos. AWS wants the region named unless it is us-east-1. */
   async createBucket(p: { bucket: string; signal?: AbortSignal }): Promise<void> {
-    await this.send("PUT", p, this.url(p));
+    const r = this.region;
+    await this.send("PUT", p, this.url(p), {}, /^(us-east-1|auto)$/.test(r) ? undefined : `<CreateBucketConfiguration><LocationConstraint>${r}</LocationConstraint></CreateBucketConfiguration>`);
   }
 }

@@ -218,6 +218,7 @@ describe("query and headers", () => {
     await new S3Client({ region: "eu-west-1", credentials: creds, fetch: s.f }).createBucket({ bucket: "nbk" });
     assert.equal(s.calls[1].url, "https://nbk.s3.eu-west-1.amazonaws.com/");
     assert.equal(s.calls[1].method, "PUT");
+    assert.equal(s.calls[1].body, "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>");
   });
 
   test("presignGetObject: query signature with overrides, usable URL", async () => {
