@@ -493,12 +493,12 @@ describe("retries", () => {
       const t0 = Date.now();
       await mk(s.f, { retryBaseMs: 40 }).listObjectsV2({ bucket: "b" });
       const ms = Date.now() - t0;
-      assert.ok(ms >= 110 && ms < 1000, `waited ${ms} ms, expected ~40+80`);
+      assert.ok(ms >= 110 && ms < 5000, `waited ${ms} ms, expected ~40+80`);
       rnd.mock.mockImplementation(() => 0);
       const s2 = stub({ status: 500 }, { status: 500 }, { status: 200, body: listXml("") });
       const t1 = Date.now();
       await mk(s2.f, { retryBaseMs: 1000 }).listObjectsV2({ bucket: "b" });
-      assert.ok(Date.now() - t1 < 200, "random() = 0 means no wait");
+      assert.ok(Date.now() - t1 < 1000, "random() = 0 means no wait (else >= 3 s here)");
     } finally {
       rnd.mock.restore();
     }

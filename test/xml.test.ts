@@ -106,7 +106,8 @@ test("attributes named like Object.prototype members stay plain data", () => {
 test("DOCTYPE / ENTITY are rejected: XXE and billion laughs fail at the DOCTYPE", () => {
   const t0 = performance.now();
   rejects(fixture("billion-laughs.xml"), /DOCTYPE\/ENTITY not allowed/, 2, 1);
-  assert.ok(performance.now() - t0 < 50);
+  // Generous for a loaded CI machine; an expanding parser would take seconds or run out of memory.
+  assert.ok(performance.now() - t0 < 1000);
   rejects(fixture("xxe.xml"), /DOCTYPE/, 2, 1);
   rejects(`<!DOCTYPE r><r/>`, /DOCTYPE/, 1, 1);
   rejects(`<r><!ENTITY x "y"></r>`, /DOCTYPE\/ENTITY/, 1, 4);
@@ -191,7 +192,7 @@ test("malformed attributes: '<' in value, duplicates, missing quotes/=/whitespac
 test("depth limit: a nesting bomb is rejected quickly, maxDepth configurable", () => {
   const t0 = performance.now();
   rejects("<a>".repeat(1_000_000), /Nesting deeper than maxDepth 64/, 1, 64 * 3 + 1);
-  assert.ok(performance.now() - t0 < 100, "depth bomb took too long");
+  assert.ok(performance.now() - t0 < 1500, "depth bomb took too long"); // a quadratic scan of 3 MB takes far longer
   const deep = (n: number) => "<a>".repeat(n) + "</a>".repeat(n);
   assert.equal(parseXml(deep(64)).name, "a");
   rejects(deep(65), /maxDepth 64/);
