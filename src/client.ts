@@ -138,6 +138,22 @@ const meta = (r: Response): ObjectMetadata => {
   return m;
 };
 
+/**
+ * Every page of a listing, following continuation tokens; a truncated page that repeats an
+ * earlier token or has none is an S3Error, not an endless loop. Shared by listAll and the trigger.
+ */
+export async function* listPages(c: Pick<S3Client, "listObjectsV2">, p: Omit<ListObjectsV2Params, "continuationToken">): AsyncGenerator<ListObjectsV2Result> {
+  const seen = new Set<string>();
+  for (let tok: string | undefined; ; ) {
+    const r = await c.listObjectsV2({ ...p, continuationToken: tok });
+    yield r;
+    if (!r.isTruncated) return;
+    if (!(tok = r.nextContinuationToken) || seen.has(tok))
+      throw new S3Error("InvalidResponse", 200, `listing ${json(p.bucket)}: truncated page ${tok ? "repeats its token" : "has no token"}, stopped instead of looping`, { bucket: p.bucket });
+    seen.add(tok);
+  }
+}
+
 export class S3Client {
   private o: S3ClientOptions;
   private region: string;
@@ -279,15 +295,7 @@ export class S3Client {
 
   /** Every object, page after page; throws (instead of looping) if a truncated page repeats or omits its token. */
   async *listAll(p: Omit<ListObjectsV2Params, "continuationToken">): AsyncIterable<S3Object> {
-    const seen = new Set<string | undefined>();
-    for (let tok: string | undefined; ; ) {
-      const r = await this.listObjectsV2({ ...p, continuationToken: tok });
-      yield* r.contents;
-      if (!r.isTruncated) return;
-      if (seen.has((tok = r.nextContinuationToken)) || !tok)
-        throw new S3Error("InvalidResponse", 200, `listing ${json(p.bucket)}: truncated page ${tok ? "repeats its token" : "has no token"}, stopped instead of looping`, { bucket: p.bucket });
-      seen.add(tok);
-    }
+    for await (const r of listPages(this, p)) yield* r.contents;
   }
 
   /** URL and headers of a GET/HEAD object request. */

@@ -7,7 +7,7 @@
 // default look-back covers multipart uploads, whose LastModified is their start time, of many GB on
 // slow links; the maxSeen cap (5000 entries, ~100 B each) bounds the state whatever the bucket size.
 // A null/undefined state means "first poll".
-import { sleep, type S3Client, type S3Object } from "./client.ts";
+import { listPages, sleep, type S3Client, type S3Object } from "./client.ts";
 import { InputError } from "./errors.ts";
 
 /** Metadata of one new (or overwritten) object; fetch the bytes with downloadFile. */
@@ -78,11 +78,10 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   const poll = async (s?: TriggerState, o?: { signal?: AbortSignal }) => {
     // `?.` everywhere: parsed JSON may hold anything (seen {}, entries that are not 2 strings).
     need({ state: !s || (s.version === 1 && s.source === source && str(s.floor) && s.seen?.every?.((e: any) => e?.length == 2 && e.every?.(str))) || `a state this trigger returned (s3://${source})` });
-    let floor = s?.floor!, now: number | undefined, continuationToken: string | undefined;
+    let floor = s?.floor!, now: number | undefined;
     const seen = new Map<string, Seen>(s?.seen.map((e: Seen) => [e[0].slice(24), e]));
     const cands: [string, S3Object][] = [];
-    do {
-      const r = await client.listObjectsV2({ ...o, bucket, prefix, delimiter: includeSubfolders ? undefined : "/", continuationToken });
+    for await (const r of listPages(client, { ...o, bucket, prefix, delimiter: includeSubfolders ? undefined : "/" })) {
       // Server time (Date header) of the first page: the local clock may be off by minutes. The
       // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
       // server clock is somewhere in [Date, Date + 1 s), so objects of that second are not "future".
@@ -94,8 +93,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
         // of seen is the same version when its "position,etag" matches (same key: same length prefix).
         if (z > floor && +o.lastModified <= now - minAgeMs && !(o.key.endsWith("/") && !o.size) && seen.get(o.key) + "" != z + "," + o.etag) cands.push([z, o]);
       }
-      continuationToken = r.isTruncated ? r.nextContinuationToken : undefined;
-    } while (continuationToken);
+    }
     cands.sort(by0);
     const events: FileEvent[] = cands.slice(0, batchSize).map(([z, { owner, ...o }]) => {
       // owner (fetchOwner) is not part of a FileEvent; the other S3Object fields are.

@@ -263,6 +263,16 @@ test("state stays bounded: window pruning and the maxSeen cap (no duplicates, no
   assert.equal(r.state.seen.length, 1);
 });
 
+test("a listing whose truncated pages repeat their token is an error, not an endless poll", async () => {
+  let calls = 0;
+  const page = (): ListObjectsV2Result => ({
+    name: "bk", contents: [], commonPrefixes: [], isTruncated: true, nextContinuationToken: "same", keyCount: 0, date: new Date(),
+  });
+  const client = { listObjectsV2: async () => (calls++ > 50 ? assert.fail("kept listing") : page()) };
+  await assert.rejects(newFileTrigger(client, { bucket: "bk" }).poll(), (e: any) => e instanceof S3Error && e.code == "InvalidResponse" && /repeats its token/.test(e.message));
+  assert.equal(calls, 2);
+});
+
 test("bad options and bad state are InputErrors that name the field", async () => {
   const c = new FakeBucket().client();
   const field = (f: () => unknown, name: string) =>
