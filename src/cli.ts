@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { S3Client } from "./client.ts";
+import { listPages, S3Client } from "./client.ts";
 import { downloadFile } from "./download.ts";
 import { InputError, NetworkError, S3Error } from "./errors.ts";
 import { downloadToFile } from "./node.ts";
@@ -105,15 +105,13 @@ async function ls(c: S3Client, [url]: string[], o: Record<string, any>, out: (s:
   const [bucket, prefix] = s3url(url, false);
   // As `aws s3 ls`: one level names relative to the prefix's folder, --recursive full keys.
   const base = o.recursive ? "" : prefix.slice(0, prefix.lastIndexOf("/") + 1);
-  let tok: string | undefined, n = 0;
-  do {
-    const r = await c.listObjectsV2({ bucket, prefix, delimiter: o.recursive ? undefined : "/", continuationToken: tok, signal: o.signal });
+  let n = 0;
+  for await (const r of listPages(c, { bucket, prefix, delimiter: o.recursive ? undefined : "/", signal: o.signal })) {
     for (const p of r.commonPrefixes) n++, out(o.json ? json({ prefix: p }) : `${pad("", 19)} ${pad("PRE", 12)} ${p.slice(base.length)}`);
     for (const x of r.contents)
       n++, out(o.json ? json({ key: x.key, size: x.size, etag: x.etag, lastModified: x.lastModified, storageClass: x.storageClass })
         : `${day(x.lastModified)} ${pad(x.size, 12)} ${x.key.slice(base.length)}`);
-    tok = r.isTruncated ? r.nextContinuationToken : undefined;
-  } while (tok);
+  }
   if (!n && prefix) err.write(`s3-edge: nothing under s3://${bucket}/${prefix} (keys are case-sensitive)\n`);
 }
 
