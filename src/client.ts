@@ -277,15 +277,19 @@ export class S3Client {
     // One pass over each <Contents>' children (a page has thousands): no per-field lookups.
     for (const c of x.children)
       if (c.name == "Contents") {
-        const o: any = { storageClass: undefined };
+        // All fields up front: one object shape for the whole page.
+        const o: S3Object = { key: "", lastModified: new Date(NaN), etag: "", size: NaN, storageClass: undefined };
         for (const f of c.children) {
           const v = f.text, n = f.name;
-          if (n == "Key") o.key = d(v);
+          if (n == "Key") o.key = d(v)!;
           else if (n == "LastModified") o.lastModified = new Date(v);
           else if (n == "ETag") o.etag = unq(v);
           else if (n == "Size") o.size = +v;
           else if (n == "StorageClass") o.storageClass = v;
-          else if (n == "Owner") o.owner = { id: t("ID", f)!, displayName: t("DisplayName", f) };
+          else if (n == "Owner") {
+            const w: any = (o.owner = { id: "" });
+            for (const g of f.children) if (g.name == "ID") w.id = g.text; else if (g.name == "DisplayName") w.displayName = g.text;
+          }
         }
         r.contents.push(o);
       } else if (c.name == "CommonPrefixes") r.commonPrefixes.push(d(t("Prefix", c))!);
