@@ -212,6 +212,8 @@ rgw s3 auth use sts = true
 # Local users first: with the default "sts, external, local" a wrong secret for a real user comes
 # back as AccessDenied instead of SignatureDoesNotMatch (the STS engine's denial wins).
 rgw s3 auth order = local, sts
+# SSE-C over plain HTTP: on loopback only, so the tests can prove customer-key encryption headers.
+rgw crypt require ssl = false
 EOF
 
   log "creating cluster in $dir (mon ports $mon2/$mon1, S3 port $port)"

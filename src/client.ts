@@ -26,9 +26,27 @@ export interface S3ClientOptions {
 
 export interface S3Object { key: string; lastModified: Date; etag: string; size: number; storageClass?: string; owner?: { id: string; displayName?: string } }
 
-export interface ListObjectsV2Params {
+/** Options of every request, sent as x-amz-* headers. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** The request fails (403) unless the bucket belongs to this account id. */
+  expectedBucketOwner?: string;
+  /** "requester" for Requester Pays buckets. */
+  requestPayer?: "requester";
+}
+
+/** SSE-C: an object written with your own key needs the same key on every GET and HEAD. */
+export interface SseCustomerKey {
+  sseCustomerAlgorithm?: "AES256";
+  /** base64 of the 256-bit key; a secret: never in messages (redacted in SignatureDoesNotMatch details) */
+  sseCustomerKey?: string;
+  /** base64 MD5 of the key */
+  sseCustomerKeyMD5?: string;
+}
+
+export interface ListObjectsV2Params extends RequestOptions {
   bucket: string; prefix?: string; delimiter?: string; continuationToken?: string; startAfter?: string;
-  maxKeys?: number; fetchOwner?: boolean; encodingType?: "url"; signal?: AbortSignal;
+  maxKeys?: number; fetchOwner?: boolean; encodingType?: "url";
 }
 
 export interface ListObjectsV2Result {
@@ -57,8 +75,8 @@ export interface ObjectMetadata {
 
 export interface GetObjectResult extends ObjectMetadata { body: ReadableStream<Uint8Array>; status: number }
 
-export interface ObjectParams {
-  bucket: string; key: string; versionId?: string; signal?: AbortSignal;
+export interface ObjectParams extends RequestOptions, SseCustomerKey {
+  bucket: string; key: string; versionId?: string;
   responseContentType?: string; responseContentDisposition?: string; responseContentEncoding?: string;
   responseContentLanguage?: string; responseCacheControl?: string; responseExpires?: string | Date;
 }
@@ -71,9 +89,9 @@ export interface GetObjectParams extends ObjectParams {
   partNumber?: number; checksumMode?: boolean;
 }
 
-export interface PutObjectParams {
+export interface PutObjectParams extends RequestOptions, SseCustomerKey {
   bucket: string; key: string; body: string | Uint8Array; contentType?: string; cacheControl?: string;
-  contentDisposition?: string; contentEncoding?: string; metadata?: Record<string, string>; signal?: AbortSignal;
+  contentDisposition?: string; contentEncoding?: string; metadata?: Record<string, string>;
 }
 
 type Ctx = { bucket: string; key?: string; signal?: AbortSignal };
@@ -86,6 +104,9 @@ const pick = (p: any, ks: string[], f = kebab, o: Str = {}) => {
   for (const k of ks) if (p[k] != null) o[f(k)] = p[k] instanceof Date ? p[k].toUTCString() : "" + p[k];
   return o;
 };
+// x-amz-* headers from RequestOptions and SseCustomerKey (sseCustomerKeyMD5 -> x-amz-server-side-encryption-customer-key-md5).
+const AMZ = list("expectedBucketOwner requestPayer sseCustomerAlgorithm sseCustomerKey sseCustomerKeyMD5");
+const amz = (p: any, h?: Str) => pick(p, AMZ, (k) => "x-amz-" + kebab(k.replace("sse", "serverSideEncryption").replace("MD5", "Md5")), h);
 const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).join("&");
 // ETags come quoted ("abc" or W/"abc" is not S3): strip the quotes without a regex, it runs per listed object.
 const unq = (s?: string | null) => (s ? (s.charCodeAt(0) == 34 && s.endsWith('"') ? s.slice(1, -1) : s) : "");
@@ -101,8 +122,9 @@ const HINTS: Str = {
   PreconditionFailed: "If-Match / If-Unmodified-Since failed: the object changed.",
   SignatureDoesNotMatch: "Check the secret key and region.",
 };
-// The session token is in a canonical request as a header line or a presign query parameter.
-const redact = (s?: string) => s?.replace(/(x-amz-security-token[:=])[^\n&]*/gi, "$1<redacted>");
+// Secrets in a canonical request: the session token (a header line or a presign query parameter)
+// and an SSE-C key.
+const redact = (s?: string) => s?.replace(/(x-amz-(security-token|server-side-encryption-customer-key)[:=])[^\n&]*/gi, "$1<redacted>");
 const diff = (a: string, b = "") => {
   const x = a.split("\n"), y = b.split("\n"), o: string[] = [];
   for (let i = 0; i < x.length || i < y.length; i++) x[i] != y[i] && o.push(`  line ${i + 1}: ours ${json(x[i])}, server ${json(y[i])}`);
@@ -259,7 +281,7 @@ export class S3Client {
   }
 
   async listObjectsV2(p: ListObjectsV2Params): Promise<ListObjectsV2Result> {
-    const [res, text] = await this.send("GET", p, this.url(p, undefined, qs({ "list-type": "2", ...pick(p, list("prefix delimiter continuationToken startAfter maxKeys fetchOwner encodingType")) })));
+    const [res, text] = await this.send("GET", p, this.url(p, undefined, qs({ "list-type": "2", ...pick(p, list("prefix delimiter continuationToken startAfter maxKeys fetchOwner encodingType")) })), amz(p));
     let x: XmlElement | undefined;
     try {
       x = parseXml(text);
@@ -304,7 +326,7 @@ export class S3Client {
 
   /** URL and headers of a GET/HEAD object request. */
   private obj(p: GetObjectParams): [string, Str] {
-    const h = pick(p, list("range ifModifiedSince ifUnmodifiedSince"));
+    const h = amz(p, pick(p, list("range ifModifiedSince ifUnmodifiedSince")));
     for (const k of ["ifMatch", "ifNoneMatch"] as const) if (p[k]) h[kebab(k)] = /^(\*|"|W\/)/.test(p[k]!) ? p[k]! : `"${p[k]}"`;
     if (p.checksumMode) h["x-amz-checksum-mode"] = "ENABLED";
     return [this.url(p, p.key, qs({ ...pick(p, ["versionId", "partNumber"], String), ...pick(p, RESP) })), h];
@@ -326,7 +348,7 @@ export class S3Client {
   }
 
   async putObject(p: PutObjectParams): Promise<{ etag: string; versionId?: string }> {
-    const h = pick(p, list("contentType cacheControl contentDisposition contentEncoding")), md = p.metadata ?? {};
+    const h = amz(p, pick(p, list("contentType cacheControl contentDisposition contentEncoding"))), md = p.metadata ?? {};
     for (const k in md) {
       // fetch rejects such headers with a TypeError that looks like a network error.
       if (/[^\w-]/.test(k) || /[^ -~]/.test(md[k])) throw new InputError(`metadata ${json(k)}: names [A-Za-z0-9_-], values printable ASCII`, "metadata");

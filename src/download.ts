@@ -1,18 +1,19 @@
 // Download action: stream an object with constant memory, resume broken connections without ever
 // splicing two versions, and verify length and S3 checksums. Never a silent short or wrong body.
 import { crc32, crc32c, crcBytes } from "./checksum.ts";
-import type { S3Client } from "./client.ts";
+import type { RequestOptions, S3Client, SseCustomerKey } from "./client.ts";
 import { DownloadError } from "./errors.ts";
 import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
 
-export interface DownloadOptions {
+export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   bucket: string;
   key: string;
+  /** A specific version (versioned buckets). */
+  versionId?: string;
   /** Only download this version (sent as If-Match); a different current version fails with S3Error PreconditionFailed. */
   etag?: string;
   /** "bytes=start-end" (or "bytes=start-") */
   range?: string;
-  signal?: AbortSignal;
   onProgress?: (p: { loaded: number; total: number }) => void;
   /** Reconnects after a broken body (default 5). */
   maxResumes?: number;

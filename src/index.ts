@@ -5,7 +5,7 @@ export type { Credentials, SignerOptions, SignableRequest, SignOptions, SignedRe
 export { S3Client } from "./client.ts";
 export type {
   S3ClientOptions, S3Object, ListObjectsV2Params, ListObjectsV2Result, ObjectMetadata, GetObjectResult,
-  GetObjectParams, ObjectParams, PutObjectParams,
+  GetObjectParams, ObjectParams, PutObjectParams, RequestOptions, SseCustomerKey,
 } from "./client.ts";
 export { InputError, S3Error, NetworkError, TimeoutError, DownloadError } from "./errors.ts";
 export { XmlError } from "./xml.ts";

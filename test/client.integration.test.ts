@@ -4,6 +4,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { S3Client } from "../src/client.ts";
+import { downloadFile } from "../src/download.ts";
 import { InputError, S3Error } from "../src/errors.ts";
 import { SigV4Signer, type Credentials } from "../src/sigv4.ts";
 import { parseXml, child, childText } from "../src/xml.ts";
@@ -193,6 +194,27 @@ describe("client on Ceph RGW", () => {
       assert.match(e.message, /none: the secret key/);
     } else assert.match(e.message, /sent no canonical request/);
     assert.ok(!e.message.includes("wrong-secret-key") && !e.message.includes(srv.secretAccessKey));
+  });
+
+  test("SSE-C: an object written with a customer key reads back only with that key", async () => {
+    const b = uniqueBucket("ssec");
+    await c.createBucket({ bucket: b });
+    const key = createHash("sha256").update("s3-edge test key").digest();
+    const ssec = { sseCustomerAlgorithm: "AES256" as const, sseCustomerKey: key.toString("base64"), sseCustomerKeyMD5: createHash("md5").update(key).digest("base64") };
+    const body = new Uint8Array(100_000).map((_, i) => (i * 31) & 255);
+    await c.putObject({ bucket: b, key: "secret.bin", body, ...ssec });
+    // Without the key the server refuses; the message never shows the key.
+    const e = await c.getObject({ bucket: b, key: "secret.bin" }).catch((e) => e);
+    assert.ok(e instanceof S3Error && e.status == 400, String(e));
+    const got = await c.getObject({ bucket: b, key: "secret.bin", ...ssec });
+    assert.deepEqual(new Uint8Array(await new Response(got.body).arrayBuffer()), body);
+    assert.equal((await c.headObject({ bucket: b, key: "secret.bin", ...ssec })).size, body.length);
+    const d = await downloadFile(c, { bucket: b, key: "secret.bin", range: "bytes=10-19", ...ssec });
+    assert.deepEqual(new Uint8Array(await new Response(d.body).arrayBuffer()), body.subarray(10, 20));
+    const wrong = await c.headObject({ bucket: b, key: "secret.bin", ...ssec, sseCustomerKey: Buffer.alloc(32, 1).toString("base64"), sseCustomerKeyMD5: createHash("md5").update(Buffer.alloc(32, 1)).digest("base64") }).catch((e) => e);
+    assert.ok(wrong instanceof S3Error && wrong.status >= 400, String(wrong));
+    assert.ok(!String(wrong.message).includes(ssec.sseCustomerKey));
+    await c.deleteObject({ bucket: b, key: "secret.bin" });
   });
 
   test("missing key and bucket: NoSuchKey / NoSuchBucket with the exact-names hint", async () => {

@@ -418,6 +418,23 @@ describe("errors", () => {
     assert.ok(!/Signature=/.test(all), "authorization header leaked");
   });
 
+  test("expectedBucketOwner, requestPayer and SSE-C go out as signed x-amz-* headers; the SSE-C key is redacted", async () => {
+    const ssec = { sseCustomerAlgorithm: "AES256" as const, sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=", sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==" };
+    const s = stub({ status: 200, body: listXml("") }, { status: 403, body: xmlErr("SignatureDoesNotMatch") });
+    await mk(s.f).listObjectsV2({ bucket: "b", expectedBucketOwner: "123456789012", requestPayer: "requester" });
+    assert.equal(s.calls[0].headers["x-amz-expected-bucket-owner"], "123456789012");
+    assert.equal(s.calls[0].headers["x-amz-request-payer"], "requester");
+    assert.match(s.calls[0].headers.authorization, /x-amz-expected-bucket-owner;x-amz-request-payer/);
+    const e = await rejects(mk(s.f).getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
+    const h = s.calls[1].headers;
+    assert.equal(h["x-amz-server-side-encryption-customer-algorithm"], "AES256");
+    assert.equal(h["x-amz-server-side-encryption-customer-key"], ssec.sseCustomerKey);
+    assert.equal(h["x-amz-server-side-encryption-customer-key-md5"], ssec.sseCustomerKeyMD5);
+    assert.match(h.authorization, /x-amz-server-side-encryption-customer-key;x-amz-server-side-encryption-customer-key-md5/);
+    assert.match(e.canonicalRequest!, /\nx-amz-server-side-encryption-customer-key:<redacted>\n/);
+    assert.ok(!e.canonicalRequest!.includes(ssec.sseCustomerKey) && !e.message.includes(ssec.sseCustomerKey));
+  });
+
   test("SignatureDoesNotMatch without the server's canonical request still carries ours", async () => {
     const e = await rejects(mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).headObject({ bucket: "b", key: "k" }), S3Error);
     void e;
