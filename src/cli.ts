@@ -3,7 +3,7 @@
 // s3-edge command line (Node only, not part of the edge bundle): ls, get, presign, watch.
 // Exit codes are part of the interface (scripts branch on them): see HELP.
 import { readFileSync } from "node:fs";
-import { mkdir, open, readFile, rename, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -12,7 +12,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { listPages, S3Client } from "./client.ts";
 import { downloadFile } from "./download.ts";
 import { InputError, NetworkError, S3Error } from "./errors.ts";
-import { downloadToFile } from "./node.ts";
+import { downloadToFile, writeFileAtomic } from "./node.ts";
 import { newFileTrigger, type FileEvent, type TriggerState } from "./trigger.ts";
 
 const HELP = `s3-edge — S3 from the command line (ls, get, presign, watch for new files)
@@ -171,18 +171,8 @@ function localPath(dir: string, prefix: string, key: string): string | { refused
   return p.startsWith(resolve(dir) + sep) ? p : { refused: `key would escape ${dir}` };
 }
 
-/** State is written to a temp file, flushed, then renamed: a crash leaves the old or the new state, never half. */
-async function saveState(file: string, s: TriggerState) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(json(s));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-}
+/** A crash leaves the old or the new state, never half of one (writeFileAtomic). */
+const saveState = (file: string, s: TriggerState) => writeFileAtomic(file, (fh) => fh.writeFile(json(s)));
 
 async function loadState(file: string): Promise<TriggerState | undefined> {
   let text;
