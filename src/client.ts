@@ -182,6 +182,7 @@ export class S3Client {
   private u!: URL;
   /** Server clock minus local clock, learned from the Date of a RequestTimeTooSkewed (or any far-off) response. */
   private skew = 0;
+  private s?: [Credentials, SigV4Signer];
 
   constructor(options: S3ClientOptions) {
     const o = (this.o = { ...options }), r = (this.region = o.region ?? "us-east-1");
@@ -206,10 +207,19 @@ export class S3Client {
     return u.protocol + "//" + (vh ? b + "." : "") + u.host + u.pathname.replace(/\/$/, "") + (vh ? "" : "/" + encodeRfc3986(b)) + (key != null ? "/" + encodePath(key) : vh ? "/" : "") + (q ? "?" + q : "");
   }
 
+  /**
+   * The signer for the current credentials (the provider is asked every time). It is rebuilt only
+   * when they change, so its signing-key cache stays warm on the hot path.
+   */
   private async signer() {
-    const c = this.o.credentials;
-    return new SigV4Signer({ ...(typeof c == "function" ? await c() : c), region: this.region, service: "s3" });
+    const c = this.o.credentials, k = typeof c == "function" ? await c() : c, l = this.s?.[0];
+    if (!l || l.accessKeyId != k?.accessKeyId || l.secretAccessKey != k.secretAccessKey || l.sessionToken != k.sessionToken)
+      this.s = [{ ...k }, new SigV4Signer({ ...k, region: this.region, service: "s3" })];
+    return this.s![1];
   }
+
+  /** Signing time: the local clock corrected by what the server's Date taught us. */
+  private now = () => new Date(Date.now() + this.skew);
 
   /**
    * Every request goes through here. Returns the response and its body as text, or with the
@@ -219,7 +229,7 @@ export class S3Client {
     const { signal } = p, o = this.o, max = o.maxAttempts ?? 3, ms = o.timeoutMs ?? 3e4;
     let err: unknown, timedOut, skewed;
     for (let n = 1; ; n++) {
-      const s = await (await this.signer()).sign({ method: m, url, headers, body }, { date: new Date(Date.now() + this.skew), payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined });
+      const s = await (await this.signer()).sign({ method: m, url, headers, body }, { date: this.now(), payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined });
       signal?.throwIfAborted();
       const c = new AbortController(), t = setTimeout(() => ((timedOut = 1), c.abort()), ms), { host, ...h } = s.headers;
       let res: Response | undefined, text = "";
@@ -344,7 +354,7 @@ export class S3Client {
 
   /** A URL that plain fetch/curl can GET for expiresIn seconds (max 604800). */
   async presignGetObject(p: ObjectParams & { expiresIn: number }): Promise<string> {
-    return (await (await this.signer()).presign({ method: "GET", url: this.obj(p)[0] }, { date: new Date(Date.now() + this.skew), expiresIn: p.expiresIn })).url;
+    return (await (await this.signer()).presign({ method: "GET", url: this.obj(p)[0] }, { date: this.now(), expiresIn: p.expiresIn })).url;
   }
 
   async putObject(p: PutObjectParams): Promise<{ etag: string; versionId?: string }> {
