@@ -30,5 +30,5 @@ export const crc32c = crcOf(0x82f63b78);
 /** A CRC's 4 big-endian bytes: S3 sends their base64. */
 export const crcBytes = (c: number) => [24, 16, 8, 0].map((s) => (c >>> s) & 255);
 
-/** A CRC as S3 carries it in headers. */
-export const crcBase64 = (c: number) => btoa(String.fromCharCode(...crcBytes(c)));
+/** Base64 of digest bytes, as S3 carries checksums in headers. */
+export const b64 = (b: Uint8Array | number[]) => btoa(String.fromCharCode(...b));

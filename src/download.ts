@@ -1,6 +1,6 @@
 // Download action: stream an object with constant memory, resume broken connections without ever
 // splicing two versions, and verify length and S3 checksums. Never a silent short or wrong body.
-import { crc32, crc32c, crcBytes } from "./checksum.ts";
+import { b64, crc32, crc32c, crcBytes } from "./checksum.ts";
 import type { RequestOptions, S3Client, SseCustomerKey } from "./client.ts";
 import { DownloadError } from "./errors.ts";
 import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
@@ -81,7 +81,7 @@ export async function downloadFile(client: Pick<S3Client, "getObject">, o: Downl
             }
             if (received == total) {
               // Without a checksum both sides are undefined.
-              if ((digest && btoa(String.fromCharCode(...digest(state)))) != checksums[name as "crc32"]) fail("ChecksumMismatch");
+              if ((digest && b64(digest(state))) != checksums[name as "crc32"]) fail("ChecksumMismatch");
               return ctrl.close();
             }
             // A broken body, or one that ended early (a truncation too): resume the same version.
