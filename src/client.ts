@@ -2,7 +2,7 @@
 // operation: sign -> fetch -> status check -> S3 error XML -> S3Error, with retries, per-attempt
 // timeouts, caller abort and clock-skew correction.
 import { SigV4Signer, encodePath, encodeRfc3986, type Credentials, type SignedRequest } from "./sigv4.ts";
-import { parseXml, child, childText, type XmlElement } from "./xml.ts";
+import { parseXml, childText, type XmlElement } from "./xml.ts";
 import { InputError, S3Error, NetworkError, TimeoutError } from "./errors.ts";
 
 export interface S3ClientOptions {
@@ -112,6 +112,7 @@ const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).
 const unq = (s?: string | null) => (s ? (s.charCodeAt(0) == 34 && s.endsWith('"') ? s.slice(1, -1) : s) : "");
 const dt = (s?: string | null) => (s ? new Date(s) : undefined);
 const json = JSON.stringify;
+const NONE = new Uint8Array();
 const HEADS = list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires");
 const RESP = HEADS.map((k) => "response" + k[0].toUpperCase() + k.slice(1));
 const EXACT = "Names are exact and case-sensitive (check case, spaces, slashes, Unicode form).";
@@ -222,21 +223,21 @@ export class S3Client {
   private now = () => new Date(Date.now() + this.skew);
 
   /**
-   * Every request goes through here. Returns the response and its body as text, or with the
+   * Every request goes through here. Returns the response and its body's bytes, or with the
    * body unread when `stream` (then the timeout covers only the headers).
    */
-  private async send(m: string, p: Ctx, url: string, headers: Str = {}, body?: string | Uint8Array, stream?: boolean): Promise<[Response, string]> {
+  private async send(m: string, p: Ctx, url: string, headers: Str = {}, body?: string | Uint8Array, stream?: boolean): Promise<[Response, Uint8Array]> {
     const { signal } = p, o = this.o, max = o.maxAttempts ?? 3, ms = o.timeoutMs ?? 3e4;
     let err: unknown, timedOut, skewed;
     for (let n = 1; ; n++) {
       const s = await (await this.signer()).sign({ method: m, url, headers, body }, { date: this.now(), payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined });
       signal?.throwIfAborted();
       const c = new AbortController(), t = setTimeout(() => ((timedOut = 1), c.abort()), ms), { host, ...h } = s.headers;
-      let res: Response | undefined, text = "";
+      let res: Response | undefined, text = NONE;
       timedOut = 0;
       try {
         res = await (o.fetch ?? fetch)(url, { method: m, headers: h, body: body as BodyInit, signal: signal ? any(signal, c.signal) : c.signal });
-        if (!(res.ok && stream)) text = m == "HEAD" || res.status == 304 ? (res.body?.cancel().catch(() => {}), "") : await res.text();
+        if (!(res.ok && stream)) text = m == "HEAD" || res.status == 304 ? (res.body?.cancel().catch(() => {}), NONE) : new Uint8Array(await res.arrayBuffer());
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         err = e;
@@ -265,10 +266,10 @@ export class S3Client {
   }
 
   /** An error response (or, with `code`, a 200 that is not what was asked) as an S3Error. */
-  private err(res: Response, text: string, m: string, p: Ctx, s?: SignedRequest, code?: string): S3Error {
-    let x: XmlElement | undefined;
+  private err(res: Response, body: Uint8Array, m: string, p: Ctx, s?: SignedRequest, code?: string): S3Error {
+    let x: XmlElement | undefined, text = new TextDecoder().decode(body);
     try {
-      x = parseXml(text);
+      x = parseXml(body);
     } catch {}
     if (x?.name != "Error") x = undefined;
     const t = (n: string) => (x && childText(x, n)) || undefined, st = res.status, hd = (n: string) => t(n) ?? res.headers.get(n) ?? undefined;
