@@ -1,6 +1,6 @@
 // One download in its own process, so peak RSS belongs to one contender alone. Plain JS run by plain
 // node (no tsx loader in the process): s3-edge comes from a bundle that download.ts builds first.
-// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|fetch|http> <endpoint> <bucket> <key>
+// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|nodefetch|fetch|http> <endpoint> <bucket> <key>
 // Prints one JSON line: { bytes, ms, mibPerSec, rssBeforeMiB, peakRssMiB }.
 import { readFileSync } from "node:fs";
 
@@ -33,6 +33,16 @@ if (who == "s3-edge" || who == "s3-edge-nodefetch") {
     let n = 0;
     for await (const chunk of r.Body) n += chunk.length;
     if (n != r.ContentLength) throw new Error(`aws-sdk: got ${n} of ${r.ContentLength} bytes`);
+    return n;
+  };
+} else if (who == "nodefetch") {
+  // Reference: s3-edge's Node transport with no library on top (no S3Client, no downloadFile).
+  const { nodeFetch } = await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href);
+  run = async () => {
+    const res = await nodeFetch(`${endpoint}/${bucket}/${key}`);
+    const reader = res.body.getReader();
+    let n = 0;
+    for (let r; !(r = await reader.read()).done; ) n += r.value.length;
     return n;
   };
 } else if (who == "fetch") {

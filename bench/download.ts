@@ -2,9 +2,10 @@
 // through s3-edge's downloadFile vs @aws-sdk/client-s3 GetObject, from the same loopback server.
 // Each download runs in its own child process (download-child.mjs) so its peak RSS is its own; a
 // bare node child gives the baseline. Rounds are interleaved with a rotating order.
-// "s3-edge (nodeFetch)" is the same downloadFile with the Node transport from s3-edge/node.
-// References: the global fetch alone and node:http alone (same read loop, no library) show what the
-// transports themselves cost; curl shows what the server can deliver.
+// "s3-edge (nodeFetch)" is the same downloadFile with the Node transport from s3-edge/node (its own
+// HTTP/1.1 reader over node:net, not node:http).
+// References: nodeFetch alone, the global fetch alone and node:http alone (same read loop, no
+// library) show what the transports themselves cost; curl shows what the server can deliver.
 // Options: --checksum  the server also sends x-amz-checksum-crc32 (both clients then verify it).
 //          --rounds N  (default 4)
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -116,7 +117,7 @@ function curl(): Promise<Run | undefined> {
 }
 const curlOk = !!(await curl());
 
-const names = ["bare", "s3-edge", "s3-edge-nodefetch", "aws-sdk", "fetch", "http", ...(curlOk ? ["curl"] : [])];
+const names = ["bare", "s3-edge", "s3-edge-nodefetch", "aws-sdk", "nodefetch", "fetch", "http", ...(curlOk ? ["curl"] : [])];
 const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
 console.log(`# download: 100 MiB GET from ${endpoint}, ${rounds} interleaved rounds, one child process per download${withChecksum ? ", server sends x-amz-checksum-crc32" : ""}`);
 const t0 = performance.now();
@@ -140,7 +141,7 @@ const summary = names.map((n) => ({
 const get = (n: string) => summary.find((s) => s.name == n)!;
 const bare = get("bare"), sdk = get("aws-sdk");
 const rows = [["contender", "MiB/s", "peak RSS MiB", "(max)", "RSS after import", "vs bare node"]];
-for (const s of summary) rows.push([s.name == "bare" ? "bare node (no download)" : s.name == "fetch" ? "global fetch alone (ref)" : s.name == "http" ? "node:http alone (ref)" : s.name == "curl" ? "curl (ref)" : s.name == "s3-edge-nodefetch" ? "s3-edge (nodeFetch)" : s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
+for (const s of summary) rows.push([s.name == "bare" ? "bare node (no download)" : s.name == "fetch" ? "global fetch alone (ref)" : s.name == "nodefetch" ? "nodeFetch alone (ref)" : s.name == "http" ? "node:http alone (ref)" : s.name == "curl" ? "curl (ref)" : s.name == "s3-edge-nodefetch" ? "s3-edge (nodeFetch)" : s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
   isNaN(s.peakRssMiB) ? "n/a" : s.peakRssMiB.toFixed(1), isNaN(s.maxPeakRssMiB) ? "" : s.maxPeakRssMiB.toFixed(1),
   isNaN(s.rssAfterImportMiB) ? "" : s.rssAfterImportMiB.toFixed(1), s.name == "bare" || isNaN(s.peakRssMiB) ? "" : `+${(s.peakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`]);
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
