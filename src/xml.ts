@@ -33,22 +33,25 @@ export class XmlError extends Error {
 XmlError.prototype.name = "XmlError";
 
 const EMPTY = Object.freeze({}) as Record<string, string>, NONE = Object.freeze([]) as unknown as XmlElement[];
-const utf8 = /* @__PURE__ */ new TextDecoder();
+// ignoreBOM: a U+FEFF is data unless it opens the document (a key may start with one).
+const utf8 = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Bytes as the text the scanner reads: every byte >= 0x80 becomes U+0001, a character XML forbids,
  * so the string is pure ASCII. Why: TextDecoder has a fast path for ASCII on every runtime (Node
  * 20's general UTF-8 path is several times slower), and a single non-ASCII character would make
  * the whole string two-byte, slower to scan. Offsets stay byte offsets, so the few names and texts
- * holding U+0001 are decoded from the original bytes (`str` in parseXml). hi: any non-ASCII byte.
+ * holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns the text and
+ * whether any byte was non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
+ * are made with new Uint8Array).
  */
 const asciiOf = (raw: Uint8Array) => {
-  // A word at a time: 4 bytes with no high bit need no look (several times faster than bytewise).
-  // The copy that gets the U+0001s is made at the first non-ASCII byte.
-  let u: Uint8Array | undefined, n = raw.length >> 2, j;
-  const w = new Uint32Array(raw.byteOffset & 3 ? raw.slice(0, n * 4).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n);
-  for (let i = 0; i < n; i++) if (w[i] & 0x80808080) for (u ||= raw.slice(), j = i * 4; j < i * 4 + 4; j++) if (u[j] > 127) u[j] = 1;
-  for (j = n * 4; j < raw.length; j++) if (raw[j] > 127) (u ||= raw.slice())[j] = 1;
+  // 8 bytes a step: a pair of words with no high bit needs no look (several times faster than
+  // bytewise). The copy that gets the U+0001s is made at the first non-ASCII byte.
+  let u: Uint8Array | undefined, n = raw.length >> 3, j;
+  const w = new Int32Array(raw.byteOffset & 3 ? new Uint8Array(raw.subarray(0, n * 8)).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n * 2);
+  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= new Uint8Array(raw), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) u[j] = 1;
+  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) (u ||= new Uint8Array(raw))[j] = 1;
   return [utf8.decode(u ?? raw), !!u] as const;
 };
 
@@ -60,21 +63,22 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   let raw: Uint8Array | undefined, xml: string;
   if (typeof input == "string") xml = input;
   else {
-    // A BOM tells the encoding, which is UTF-8 here anyway.
-    raw = input[0] == 0xef && input[1] == 0xbb && input[2] == 0xbf ? input.subarray(3) : input;
+    raw = input;
     const [a, hi] = asciiOf(raw);
     xml = a;
     if (!hi) raw = undefined;
   }
   // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n; one search when there is none.
-  // It moves offsets, so the bytes' text is decoded in full then.
-  if (xml.includes("\r")) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
+  // It moves offsets, so the bytes' text is decoded in full then; so are bytes holding a literal
+  // 0x01, which the stand-in could not be told from. len: UTF-16 units, or bytes.
+  const len = xml.length;
+  if (xml.includes("\r") || (raw && raw.includes(1))) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
   // line:column only now, on the error path: the hot path tracks no positions.
   const fail = (message: string, offset: number): never => {
     const lines = (raw ? utf8.decode(raw.subarray(0, offset)) : xml.slice(0, offset)).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
     throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
   };
-  if (xml.length > maxLength) fail("Input longer than maxLength " + maxLength, 0);
+  if (len > maxLength) fail("Input longer than maxLength " + maxLength, 0);
   // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001. hi is the next
   // U+0001 at or after the last a: calls come in document order, so it is searched once per run.
   let hi = raw ? -1 : 2 ** 32;
@@ -86,8 +90,9 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
     const i = xml.indexOf(s, from);
     return i < 0 ? fail("No closing " + s, at) : i;
   };
+  // (U+0001 is below 32 but stands for a non-ASCII character: not white space.)
   const ws = (i: number): number => {
-    while (xml.charCodeAt(i) <= 32) i++;
+    for (let c; (c = xml.charCodeAt(i)) <= 32 && !(raw && c == 1); ) i++;
     return i;
   };
   // Fails at i, or with "No closing >" when the input ended there.
@@ -102,13 +107,19 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   };
   // Only the 5 predefined entities and character references to valid code points (no NUL, no
   // surrogates, <= 0x10FFFF). A bad one fails at once, so a long run of "&" stays linear.
+  // Error path: where in xml the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
+  const ampAt = (at: number, s: string, j: number) => {
+    let p = at - 1;
+    for (let m = s.slice(0, j).split("&").length; m--; ) p = xml.indexOf("&", p + 1);
+    return p;
+  };
   const decode = (s: string, at: number): string => {
     let out = "", i = 0, j, k, r, n: any;
     while ((j = s.indexOf("&", i)) >= 0) {
       // Without ";" (k = 0) r matches nothing, so it fails; the message shows at most 20 chars.
       r = s.slice(j, (k = s.indexOf(";", j) + 1) || j + 20);
       out += s.slice(i, j) + (r == "&quot;" ? '"' : r == "&amp;" ? "&" : r == "&lt;" ? "<" : r == "&gt;" ? ">" : r == "&apos;" ? "'" : (/^&#(\d+|x[\dA-Fa-f]+);$/.test(r) && (n = +("0" + r.slice(2, -1))) && n < 0x110000 && n >> 11 != 27
-        ? String.fromCodePoint(n) : fail("Invalid reference " + r.slice(0, 20), at + j)));
+        ? String.fromCodePoint(n) : fail("Invalid reference " + r.slice(0, 20), raw ? ampAt(at, s, j) : at + j)));
       i = k;
     }
     return out + s.slice(i);
@@ -117,7 +128,8 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   // names: the open elements' names as they stand in xml (non-ASCII as U+0001 for bytes).
   const stack: (XmlElement | undefined)[] = [], names: string[] = [];
   let root: XmlElement | undefined, cur: XmlElement | undefined, el: XmlElement, attrs: any,
-    amp = -1, pos = +(xml[0] == "\uFEFF"), lt, c, e, t: number, n: string, end: string;
+    // A leading BOM (U+FEFF, or its 3 bytes standing as U+0001s) is skipped; it counts as a column.
+    amp = -1, pos = xml[0] == "\uFEFF" ? 1 : raw && raw[0] == 0xef && raw[1] == 0xbb && raw[2] == 0xbf ? 3 : 0, lt, c, e, t: number, n: string, end: string;
 
   for (;;) {
     // AWS sends compact XML, where "<" mostly follows ">": skip the search then.
@@ -135,7 +147,11 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       if (!cur) fail("Unexpected end tag", lt);
       n = names.pop()!;
       if (xml.charCodeAt((e = lt + 2 + n.length)) != 62) e = ws(e);
-      if (!xml.startsWith(n, lt + 2) || xml.charCodeAt(e) != 62) fail(`Expected </${cur!.name}>`, lt);
+      // By hand: startsWith(n, at) is several times slower in V8, and every element ends here.
+      for (t = n.length; t-- > 0 && n.charCodeAt(t) == xml.charCodeAt(lt + 2 + t); );
+      // Non-ASCII names of one byte length look alike as U+0001s: then the decoded names are compared
+      // (a non-ASCII name is longer in bytes than in UTF-16 units).
+      if (t >= 0 || xml.charCodeAt(e) != 62 || (n.length != cur!.name.length && slow(raw!, lt + 2, lt + 2 + n.length) != cur!.name)) fail(`Expected </${cur!.name}>`, lt);
       cur = stack.pop();
       pos = e + 1;
     } else if (c == 33 || c == 63) {
@@ -159,7 +175,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
         if (xml.charCodeAt((e = ws(t))) != 61 || ((c = xml.charCodeAt((e = ws(e + 1)))) != 34 && c != 39)) fail("Malformed attribute " + a, e);
         t = find(xml[e], e + 1, e);
         let v = str(e + 1, t++);
-        if ((c = v.indexOf("<")) >= 0) fail("< in attribute value", e + 1 + c);
+        if (v.includes("<")) fail("< in attribute value", xml.indexOf("<", e + 1));
         // Attribute-value normalization: a literal tab or newline reads as a space (&#10; keeps its newline).
         v = v.replace(/[\t\n]/g, " ");
         // Null prototype: "__proto__" is plain data and `in` sees only attributes.
