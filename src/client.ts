@@ -109,8 +109,23 @@ const AMZ = list("expectedBucketOwner requestPayer sseCustomerAlgorithm sseCusto
 const amz = (p: any, h?: Str) => pick(p, AMZ, (k) => "x-amz-" + kebab(k.replace("sse", "serverSideEncryption").replace("MD5", "Md5")), h);
 const qs = (o: Str) => Object.keys(o).map((k) => k + "=" + encodeRfc3986(o[k])).join("&");
 // ETags come quoted ("abc" or W/"abc" is not S3): strip the quotes without a regex, it runs per listed object.
-const unq = (s?: string | null) => (s ? (s.charCodeAt(0) == 34 && s.endsWith('"') ? s.slice(1, -1) : s) : "");
+const unq = (s?: string | null) => (s ? (s.charCodeAt(0) == 34 && s.charCodeAt(s.length - 1) == 34 && s.length > 1 ? s.slice(1, -1) : s) : "");
 const dt = (s?: string | null) => (s ? new Date(s) : undefined);
+/**
+ * A listing's LastModified. S3 writes "2024-05-01T10:00:00.000Z"; read by hand that is several
+ * times faster than Date's parser (a page has 1000). Only plainly valid values are read so (day up
+ * to 28, so no month overflows); any other form or value goes to Date.
+ */
+const iso = (s: string) => {
+  const n = (a: number, b: number, x = 0, c = 0) => {
+    for (; a < b; a++) x = (c = s.charCodeAt(a) - 48) >= 0 && c < 10 ? x * 10 + c : NaN;
+    return x;
+  };
+  const y = n(0, 4), mo = n(5, 7), d = n(8, 10), h = n(11, 13), mi = n(14, 16), se = n(17, 19);
+  return s.length == 24 && /^....-..-..T..:..:..\....Z$/.test(s) && y > 999 && mo > 0 && mo < 13 && d > 0 && d < 29 && h < 24 && mi < 60 && se < 60
+    ? new Date(Date.UTC(y, mo - 1, d, h, mi, se, n(20, 23)))
+    : new Date(s);
+};
 const json = JSON.stringify;
 const NONE = new Uint8Array();
 const HEADS = list("contentType contentEncoding contentDisposition contentLanguage cacheControl expires");
@@ -298,24 +313,16 @@ export class S3Client {
       x = parseXml(text);
     } catch {}
     if (x?.name != "ListBucketResult") throw this.err(res, text, "GET", p, undefined, "InvalidResponse");
-    const t = (n: string, e = x!) => childText(e, n);
-    // Decode only when the response says EncodingType url (some servers ignore the parameter); "+" is a space there.
-    const d = t("EncodingType") == "url" ? (s?: string) => s && decodeURIComponent(s.replace(/\+/g, " ")) : (s?: string) => s;
-    const r: ListObjectsV2Result = {
-      name: t("Name")!, prefix: d(t("Prefix")), delimiter: d(t("Delimiter")), startAfter: d(t("StartAfter")),
-      continuationToken: t("ContinuationToken"), maxKeys: +t("MaxKeys")! || undefined, encodingType: t("EncodingType"),
-      contents: [], commonPrefixes: [], isTruncated: t("IsTruncated") == "true", nextContinuationToken: t("NextContinuationToken"),
-      keyCount: 0, date: dt(res.headers.get("date")),
-    };
-    // One pass over each <Contents>' children (a page has thousands): no per-field lookups.
+    // One pass over the children (a page has thousands): the top-level fields are kept as met.
+    const t: Str = Object.create(null), contents: S3Object[] = [], cps: string[] = [];
     for (const c of x.children)
       if (c.name == "Contents") {
         // All fields up front: one object shape for the whole page.
-        const o: S3Object = { key: "", lastModified: new Date(NaN), etag: "", size: NaN, storageClass: undefined };
+        const o: S3Object = { key: "", lastModified: undefined!, etag: "", size: NaN, storageClass: undefined };
         for (const f of c.children) {
           const v = f.text, n = f.name;
-          if (n == "Key") o.key = d(v)!;
-          else if (n == "LastModified") o.lastModified = new Date(v);
+          if (n == "Key") o.key = v;
+          else if (n == "LastModified") o.lastModified = iso(v);
           else if (n == "ETag") o.etag = unq(v);
           else if (n == "Size") o.size = +v;
           else if (n == "StorageClass") o.storageClass = v;
@@ -324,10 +331,19 @@ export class S3Client {
             for (const g of f.children) if (g.name == "ID") w.id = g.text; else if (g.name == "DisplayName") w.displayName = g.text;
           }
         }
-        r.contents.push(o);
-      } else if (c.name == "CommonPrefixes") r.commonPrefixes.push(d(t("Prefix", c))!);
-    r.keyCount = +(t("KeyCount") ?? r.contents.length + r.commonPrefixes.length);
-    return r;
+        o.lastModified ??= new Date(NaN);
+        contents.push(o);
+      } else if (c.name == "CommonPrefixes") cps.push(childText(c, "Prefix")!);
+      else t[c.name] ??= c.text;
+    // Decode only when the response says EncodingType url (some servers ignore the parameter); "+" is a space there.
+    const url = t.EncodingType == "url", d = (s?: string) => (url && s ? decodeURIComponent(s.replace(/\+/g, " ")) : s);
+    if (url) for (const o of contents) o.key = d(o.key)!;
+    return {
+      name: t.Name, prefix: d(t.Prefix), delimiter: d(t.Delimiter), startAfter: d(t.StartAfter),
+      continuationToken: t.ContinuationToken, maxKeys: +t.MaxKeys || undefined, encodingType: t.EncodingType,
+      contents, commonPrefixes: cps.map(d) as string[], isTruncated: t.IsTruncated == "true", nextContinuationToken: t.NextContinuationToken,
+      keyCount: +(t.KeyCount ?? contents.length + cps.length), date: dt(res.headers.get("date")),
+    };
   }
 
   /** Every object, page after page; throws (instead of looping) if a truncated page repeats or omits its token. */

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { S3Client, type S3ClientOptions } from "../src/client.ts";
 import { InputError, S3Error, NetworkError, TimeoutError } from "../src/errors.ts";
-import { listObjectsV2Page } from "./support/listxml.ts";
+import { listObjectsV2Page, prng } from "./support/listxml.ts";
 import { faultServer } from "./support/faultserver.ts";
 
 const creds = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
@@ -294,6 +294,31 @@ describe("responses", () => {
     // A server that ignored the parameter: keys are literal.
     const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
     assert.equal(raw.contents[0].key, "a+b%2Bc");
+  });
+
+  test("LastModified: read exactly as Date reads it, for every form and value (fast path or not)", async () => {
+    // The client reads S3's usual form by hand; every value must come out as new Date(value) does,
+    // valid or not: month/day/time edges, leap days, other precisions, offsets, junk.
+    const r = prng(7), p2 = (n: number) => String(n).padStart(2, "0");
+    const values = [
+      "2024-02-29T23:59:59.999Z", "2023-02-29T00:00:00.000Z", "2024-04-31T00:00:00.000Z", "2024-12-31T23:59:59.999Z",
+      "2024-01-01T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-00-10T00:00:00.000Z", "2024-01-00T00:00:00.000Z",
+      "2024-01-10T24:00:00.000Z", "2024-01-10T23:60:00.000Z", "2024-01-10T23:59:60.000Z", "0099-01-10T10:00:00.000Z",
+      "2024-01-10T10:00:00Z", "2024-01-10T10:00:00.123456Z", "2024-01-10T10:00:00.000+02:00", "2024-01-1OT10:00:00.000Z",
+      "2024/01/10T10:00:00.000Z", "2024-01-10 10:00:00.000Z", "Wed, 10 Jan 2024 10:00:00 GMT", "", "garbage",
+    ];
+    for (let i = 0; i < 400; i++)
+      values.push(`${1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`);
+    const xml = listXml(values.map((v, i) => `<Contents><Key>k${i}</Key><LastModified>${v}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`).join(""));
+    const res = await mk(stub({ status: 200, body: xml }).f).listObjectsV2({ bucket: "bkt" });
+    assert.equal(res.contents.length, values.length);
+    res.contents.forEach((o, i) => {
+      assert.ok(o.lastModified instanceof Date);
+      assert.equal(String(+o.lastModified), String(+new Date(values[i])), `LastModified ${JSON.stringify(values[i])}`);
+    });
+    // No LastModified at all: an invalid Date, not undefined.
+    const none = await mk(stub({ status: 200, body: listXml("<Contents><Key>k</Key></Contents>") }).f).listObjectsV2({ bucket: "bkt" });
+    assert.ok(none.contents[0].lastModified instanceof Date && isNaN(+none.contents[0].lastModified));
   });
 
   test("a 200 that is not a ListBucketResult is an error saying what came back", async () => {
