@@ -2,6 +2,7 @@
 // every contender the same time slice, in a rotating order), so CPU frequency drift, JIT state and
 // background noise hit all contenders alike instead of whichever ran last. Reports the median rate
 // per contender and the ratio of s3-edge against each competitor of the same case.
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 
@@ -28,6 +29,14 @@ export interface BenchOptions {
   /** "op": report ops/s first; "page": report ms/op first (one op = one page). */
   unit?: "op" | "page";
   meta?: Record<string, unknown>;
+  /**
+   * Each contender in a process of its own (this same script, forked), still driven in interleaved
+   * rounds from here. For contenders that allocate megabytes per op: in one shared heap, the garbage
+   * one contender leaves is collected during the next one's slice, which charges the fastest
+   * contender for the others' GC (measured on the list bench: s3-edge 8.2 ms/page alone, 12.2
+   * beside the other two; the aws-sdk 51.4 alone, 55.2 beside).
+   */
+  isolate?: boolean;
 }
 
 export interface ContenderResult {
@@ -54,7 +63,14 @@ export interface CaseResult {
 const gc: (() => void) | undefined = process.env.BENCH_GC == "1" ? (globalThis as { gc?: () => void }).gc : undefined;
 const now = () => performance.now();
 
-interface Slot { c: Contender; async: boolean; batch: number; rates: number[] }
+interface Slot { c: Contender; async: boolean; batch: number; rates: number[]; child?: ChildProcess }
+
+// In a forked child (isolate): the parent names the contender and asks for warmups and slices.
+const CHILD = process.env.BENCH_ISOLATED_CONTENDER;
+const ask = (p: ChildProcess, m: object) => new Promise<number>((ok, no) => {
+  p.once("message", (r: any) => (r?.error ? no(new Error(r.error)) : ok(r.value)));
+  p.send(m);
+});
 
 async function once(s: Slot): Promise<void> {
   const r = s.c.run();
@@ -93,9 +109,39 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   const rounds = o.rounds ?? 15, sliceMs = o.sliceMs ?? 150, warmupMs = o.warmupMs ?? 300, unit = o.unit ?? "op";
   const slots: Slot[] = [];
   const byCase = new Map<Case, Slot[]>();
+  const warm = async (s: Slot) => {
+    const t0 = now();
+    let n = 0;
+    while (now() - t0 < warmupMs) { await once(s); n++; }
+    s.batch = Math.max(1, Math.round(n / warmupMs));
+  };
+  if (CHILD) {
+    const [k, c] = JSON.parse(CHILD), x = cases.find((y) => y.name == k)?.contenders.find((y) => y.name == c);
+    if (!x) throw new Error(`isolated contender ${JSON.stringify(CHILD)} not found`);
+    const first = x.run(), s: Slot = { c: x, async: first instanceof Promise, batch: 1, rates: [] };
+    await first;
+    process.on("message", async (m: any) => {
+      try {
+        if (m.exit) process.exit(0);
+        if (m.warm) await warm(s);
+        gc?.();
+        process.send!({ value: m.warm ? 0 : await slice(s, m.ms) });
+      } catch (e) {
+        process.send!({ error: String((e as Error)?.stack ?? e) });
+      }
+    });
+    return new Promise<never>(() => {});
+  }
   for (const k of cases) {
     const list: Slot[] = [];
     for (const c of k.contenders) {
+      if (o.isolate) {
+        const child = fork(process.argv[1], process.argv.slice(2), { execArgv: process.execArgv, env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+        const s: Slot = { c, async: true, batch: 1, rates: [], child };
+        list.push(s);
+        slots.push(s);
+        continue;
+      }
       // Detect sync vs async once, so sync contenders (aws4) aren't charged an await per op.
       const first = c.run();
       const async = first instanceof Promise;
@@ -108,24 +154,24 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   }
 
   process.stdout.write(`\n# ${name}: ${rounds} interleaved rounds × ${sliceMs} ms per contender (warmup ${warmupMs} ms each)` +
-    `${gc ? ", gc() between slices" : ""}\n`);
+    `${gc ? ", gc() between slices" : ""}${o.isolate ? ", one process per contender" : ""}\n`);
   const started = now();
   // Warmup also calibrates the batch size to ~1 ms of work.
-  for (const s of slots) {
-    const t0 = now();
-    let n = 0;
-    while (now() - t0 < warmupMs) { await once(s); n++; }
-    s.batch = Math.max(1, Math.round(n / warmupMs));
-  }
+  for (const s of slots) s.child ? await ask(s.child, { warm: 1 }) : await warm(s);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < slots.length; i++) {
       const s = slots[(i + r) % slots.length];
+      if (s.child) {
+        s.rates.push(await ask(s.child, { ms: sliceMs }));
+        continue;
+      }
       gc?.();
       s.rates.push(await slice(s, sliceMs));
     }
     process.stdout.write(r == rounds - 1 ? ` done in ${((now() - started) / 1000).toFixed(1)} s\n` : ".");
   }
 
+  for (const s of slots) s.child?.send({ exit: 1 });
   const results: CaseResult[] = [];
   for (const k of cases) {
     const contenders = byCase.get(k)!.map((s): ContenderResult => {

@@ -89,4 +89,4 @@ const contenders: Contender[] = [
 if (edge) contenders.unshift({ name: "s3-edge", run: edgeList });
 await runBench("list", [
   { name: "ListObjectsV2 page (stubbed)", contenders, targets: { "@aws-sdk/client-s3": 8, s3mini: 3 } },
-], { rounds: 15, sliceMs: 250, warmupMs: 600, unit: "page", meta: { pageBytes: body.length, keys: 1000 } });
+], { rounds: 15, sliceMs: 250, warmupMs: 600, unit: "page", isolate: true, meta: { pageBytes: body.length, keys: 1000 } });
