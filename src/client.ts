@@ -116,14 +116,17 @@ const dt = (s?: string | null) => (s ? new Date(s) : undefined);
  * times faster than Date's parser (a page has 1000). Only plainly valid values are read so (day up
  * to 28, so no month overflows); any other form or value goes to Date.
  */
+// num: the decimal number in s[a, b), NaN unless all digits.
+const num = (s: string, a: number, b: number, x = 0, c = 0) => {
+  for (; a < b; a++) x = (c = s.charCodeAt(a) - 48) >= 0 && c < 10 ? x * 10 + c : NaN;
+  return x;
+};
+const at = (s: string, i: number, c: string) => s.charCodeAt(i) == c.charCodeAt(0);
 const iso = (s: string) => {
-  const n = (a: number, b: number, x = 0, c = 0) => {
-    for (; a < b; a++) x = (c = s.charCodeAt(a) - 48) >= 0 && c < 10 ? x * 10 + c : NaN;
-    return x;
-  };
-  const y = n(0, 4), mo = n(5, 7), d = n(8, 10), h = n(11, 13), mi = n(14, 16), se = n(17, 19);
-  return s.length == 24 && /^....-..-..T..:..:..\....Z$/.test(s) && y > 999 && mo > 0 && mo < 13 && d > 0 && d < 29 && h < 24 && mi < 60 && se < 60
-    ? new Date(Date.UTC(y, mo - 1, d, h, mi, se, n(20, 23)))
+  const y = num(s, 0, 4), mo = num(s, 5, 7), d = num(s, 8, 10), h = num(s, 11, 13), mi = num(s, 14, 16), se = num(s, 17, 19);
+  return s.length == 24 && at(s, 4, "-") && at(s, 7, "-") && at(s, 10, "T") && at(s, 13, ":") && at(s, 16, ":") && at(s, 19, ".") && at(s, 23, "Z") &&
+    y > 999 && mo > 0 && mo < 13 && d > 0 && d < 29 && h < 24 && mi < 60 && se < 60
+    ? new Date(Date.UTC(y, mo - 1, d, h, mi, se, num(s, 20, 23)))
     : new Date(s);
 };
 const json = JSON.stringify;

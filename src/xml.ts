@@ -42,17 +42,17 @@ const utf8 = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
  * 20's general UTF-8 path is several times slower), and a single non-ASCII character would make
  * the whole string two-byte, slower to scan. Offsets stay byte offsets, so the few names and texts
  * holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns the text and
- * whether any byte was non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
+ * how many bytes were non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
  * are made with new Uint8Array).
  */
 const asciiOf = (raw: Uint8Array) => {
   // 8 bytes a step: a pair of words with no high bit needs no look (several times faster than
   // bytewise). The copy that gets the U+0001s is made at the first non-ASCII byte.
-  let u: Uint8Array | undefined, n = raw.length >> 3, j;
+  let u: Uint8Array | undefined, n = raw.length >> 3, j, k = 0;
   const w = new Int32Array(raw.byteOffset & 3 ? new Uint8Array(raw.subarray(0, n * 8)).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n * 2);
-  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= new Uint8Array(raw), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) u[j] = 1;
-  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) (u ||= new Uint8Array(raw))[j] = 1;
-  return [utf8.decode(u ?? raw), !!u] as const;
+  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= new Uint8Array(raw), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) (u[j] = 1), k++;
+  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) ((u ||= new Uint8Array(raw))[j] = 1), k++;
+  return [utf8.decode(u ?? raw), k] as const;
 };
 
 // Out of line: inlined into the scanner, this rare path cost ~30% of its speed (V8 deopts there).
@@ -63,16 +63,20 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   let raw: Uint8Array | undefined, xml: string;
   if (typeof input == "string") xml = input;
   else {
-    raw = input;
-    const [a, hi] = asciiOf(raw);
-    xml = a;
-    if (!hi) raw = undefined;
+    // k: the non-ASCII bytes, each standing as U+0001 in xml. More U+0001s than that: the bytes
+    // hold a literal 0x01, which can't be told apart, so they are decoded in full. (Counting with
+    // indexOf, one jump per non-ASCII byte, is far cheaper than another scan of the bytes.)
+    const [a, k] = asciiOf(input);
+    let m = 0;
+    for (let p = -1; k && (p = a.indexOf("\x01", p + 1)) >= 0 && ++m <= k; );
+    xml = m > k ? utf8.decode(input) : a;
+    if (k && m <= k) raw = input;
   }
   // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n; one search when there is none.
-  // It moves offsets, so the bytes' text is decoded in full then; so are bytes holding a literal
-  // 0x01, which the stand-in could not be told from. len: UTF-16 units, or bytes.
-  const len = xml.length;
-  if (xml.includes("\r") || (raw && raw.includes(1))) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
+  // It moves offsets, so the bytes' text is decoded in full then.
+  if (xml.includes("\r")) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
+  // UTF-16 units, or bytes.
+  const len = input.length;
   // line:column only now, on the error path: the hot path tracks no positions.
   const fail = (message: string, offset: number): never => {
     const lines = (raw ? utf8.decode(raw.subarray(0, offset)) : xml.slice(0, offset)).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
