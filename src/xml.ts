@@ -45,14 +45,22 @@ const utf8 = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
  * how many bytes were non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
  * are made with new Uint8Array).
  */
+// The copy asciiOf writes its stand-ins into, reused across documents up to 1 MiB (a 1000-key
+// listing is ~400 KB): only its decoded text is kept, so one buffer serves every parse.
+let scratch = new Uint8Array(0);
 const asciiOf = (raw: Uint8Array) => {
   // 8 bytes a step: a pair of words with no high bit needs no look (several times faster than
   // bytewise). The copy that gets the U+0001s is made at the first non-ASCII byte.
   let u: Uint8Array | undefined, n = raw.length >> 3, j, k = 0;
+  const copy = () => {
+    const c = raw.length > 1 << 20 ? new Uint8Array(raw.length) : scratch.length < raw.length ? (scratch = new Uint8Array(Math.max(raw.length, 65536))) : scratch;
+    c.set(raw);
+    return c;
+  };
   const w = new Int32Array(raw.byteOffset & 3 ? new Uint8Array(raw.subarray(0, n * 8)).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n * 2);
-  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= new Uint8Array(raw), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) (u[j] = 1), k++;
-  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) ((u ||= new Uint8Array(raw))[j] = 1), k++;
-  return [utf8.decode(u ?? raw), k] as const;
+  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= copy(), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) (u[j] = 1), k++;
+  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) ((u ||= copy())[j] = 1), k++;
+  return [utf8.decode(u ? u.subarray(0, raw.length) : raw), k] as const;
 };
 
 // Out of line: inlined into the scanner, this rare path cost ~30% of its speed (V8 deopts there).
