@@ -12,6 +12,11 @@ export interface Contender {
   name: string;
   /** One operation. May return a promise (awaited) or a plain value (sync contenders are not awaited). */
   run: () => unknown;
+  /**
+   * Instead of run: imports and checks the contender, then gives its operation. With isolate it is
+   * called only in the contender's own process, so no process holds another library's modules.
+   */
+  load?: () => Promise<() => unknown>;
 }
 
 export interface Case {
@@ -118,6 +123,7 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   if (CHILD) {
     const [k, c] = JSON.parse(CHILD), x = cases.find((y) => y.name == k)?.contenders.find((y) => y.name == c);
     if (!x) throw new Error(`isolated contender ${JSON.stringify(CHILD)} not found`);
+    if (x.load) x.run = await x.load();
     const first = x.run(), s: Slot = { c: x, async: first instanceof Promise, batch: 1, rates: [] };
     await first;
     process.on("message", async (m: any) => {
@@ -135,8 +141,9 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   for (const k of cases) {
     const list: Slot[] = [];
     for (const c of k.contenders) {
+      if (c.load && !o.isolate) c.run = await c.load();
       if (o.isolate) {
-        const child = fork(process.argv[1], process.argv.slice(2), { execArgv: process.execArgv, env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+        const child = fork(process.argv[1], process.argv.slice(2), { execArgv: process.execArgv, env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
         const s: Slot = { c, async: true, batch: 1, rates: [], child };
         list.push(s);
         slots.push(s);

@@ -1,10 +1,9 @@
 // Client CPU per ListObjectsV2 page (issue 3): one op = build + sign the request, "receive" a
 // 1000-key page from a stubbed transport (no network), parse it and return typed objects.
-// s3-edge vs @aws-sdk/client-s3 vs s3mini, all answered with the same bytes and headers.
+// s3-edge vs @aws-sdk/client-s3 vs s3mini, all answered with the same bytes and headers. Each runs
+// in a process of its own (harness isolate): one library's heap and garbage never slow another.
 import { Readable } from "node:stream";
-import { S3Client as AwsS3Client, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { HttpResponse, type HttpRequest } from "@smithy/protocol-http";
-import { S3mini } from "s3mini";
+import type { HttpRequest } from "@smithy/protocol-http";
 import { listObjectsV2Page } from "../test/support/listxml.ts";
 import { runBench, check, type Contender } from "./harness.ts";
 import { importSubject } from "./subject.ts";
@@ -29,64 +28,72 @@ const fetchStub = (who: string) => (async (input: RequestInfo | URL, init?: Requ
   return new Response(body, { status: 200, headers: headers() });
 }) as typeof fetch;
 
-// ---- contenders ------------------------------------------------------------------------------
-const clientMod = await importSubject<typeof import("../src/client.ts")>("../src/client.ts");
-const edge = clientMod && new clientMod.S3Client({ region, credentials, fetch: fetchStub("s3-edge") });
-const edgeList = () => edge!.listObjectsV2({ bucket, prefix });
-
-const sdk = new AwsS3Client({
-  region, credentials,
-  // A stub request handler, as the SDK's own tests do: same bytes, as a Node Readable like node-http-handler gives.
-  requestHandler: {
-    async handle(req: HttpRequest) {
-      if (!seen.sdk) seen.sdk = { url: `${req.protocol}//${req.hostname}${req.path}?${new URLSearchParams(req.query as Record<string, string>)}`, auth: req.headers.authorization ?? null };
-      return { response: new HttpResponse({ statusCode: 200, headers: headers(), body: Readable.from([Buffer.from(body)]) }) };
-    },
-    updateHttpClientConfig() {},
-    httpHandlerConfigs: () => ({}),
-  } as any,
-});
-const sdkList = () => sdk.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-
-const mini = new S3mini({ ...credentials, region, endpoint: `https://${bucket}.s3.${region}.amazonaws.com`, fetch: fetchStub("s3mini") });
-const miniList = () => mini.listObjectsPaged("/", prefix, 1000);
-
-// ---- validation ----------------------------------------------------------------------------------
+// ---- contenders: each loaded (imported, built, checked once) only in the process that times it ---
 const signed = (who: string) => {
   const s = seen[who];
   check(s && /list-type=2/.test(s.url) && s.auth?.startsWith("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/"), `${who}: sent a signed ListObjectsV2 request`);
 };
-if (edge) {
-  const r = await edgeList();
-  signed("s3-edge");
-  check(r.contents.length == 1000 && r.keyCount == 1000 && !r.isTruncated, "s3-edge: 1000 objects");
-  check(r.contents.every((o, i) => o.key == objects[i].key && `"${o.etag}"` == objects[i].etag && o.size == objects[i].size &&
-    o.lastModified.toISOString() == objects[i].lastModified && o.storageClass == objects[i].storageClass), "s3-edge: typed objects equal the page");
-}
-{
-  const r = await sdkList();
-  signed("sdk");
-  check(r.Contents?.length == 1000 && r.Contents.every((o, i) => o.ETag == objects[i].etag && o.Size == objects[i].size &&
-    o.LastModified?.toISOString() == objects[i].lastModified), "@aws-sdk/client-s3: 1000 typed objects");
-  const bad = r.Contents.filter((o, i) => o.Key != objects[i].key).length;
-  if (bad) console.log(`note: @aws-sdk/client-s3 returned ${bad} keys that differ from the page`);
-}
-{
-  const r = await miniList();
-  signed("s3mini");
-  const list = r?.objects ?? [];
-  check(list.length == 1000 && list.every((o, i) => o.Size == objects[i].size && o.LastModified.toISOString() == objects[i].lastModified), "s3mini: 1000 typed objects");
-  const bad = list.filter((o, i) => o.Key != objects[i].key).length;
-  if (bad) console.log(`note: s3mini returned ${bad} of 1000 keys that differ from the page (e.g. ${JSON.stringify(list.find((o, i) => o.Key != objects[i].key)?.Key)})`);
-}
-console.log(`page: 1000 keys, ${body.length.toLocaleString("en-US")} bytes; all clients validated`);
+const contenders: Contender[] = [
+  {
+    name: "@aws-sdk/client-s3", run: () => {},
+    async load() {
+      const [{ S3Client, ListObjectsV2Command }, { HttpResponse }] = await Promise.all([import("@aws-sdk/client-s3"), import("@smithy/protocol-http")]);
+      const sdk = new S3Client({
+        region, credentials,
+        // A stub request handler, as the SDK's own tests do: same bytes, as a Node Readable like node-http-handler gives.
+        requestHandler: {
+          async handle(req: HttpRequest) {
+            if (!seen.sdk) seen.sdk = { url: `${req.protocol}//${req.hostname}${req.path}?${new URLSearchParams(req.query as Record<string, string>)}`, auth: req.headers.authorization ?? null };
+            return { response: new HttpResponse({ statusCode: 200, headers: headers(), body: Readable.from([Buffer.from(body)]) }) };
+          },
+          updateHttpClientConfig() {},
+          httpHandlerConfigs: () => ({}),
+        } as any,
+      });
+      const run = () => sdk.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      const r = await run();
+      signed("sdk");
+      check(r.Contents?.length == 1000 && r.Contents.every((o, i) => o.ETag == objects[i].etag && o.Size == objects[i].size &&
+        o.LastModified?.toISOString() == objects[i].lastModified), "@aws-sdk/client-s3: 1000 typed objects");
+      const bad = r.Contents.filter((o, i) => o.Key != objects[i].key).length;
+      if (bad) console.log(`note: @aws-sdk/client-s3 returned ${bad} keys that differ from the page`);
+      return run;
+    },
+  },
+  {
+    name: "s3mini", run: () => {},
+    async load() {
+      const { S3mini } = await import("s3mini");
+      const mini = new S3mini({ ...credentials, region, endpoint: `https://${bucket}.s3.${region}.amazonaws.com`, fetch: fetchStub("s3mini") });
+      const run = () => mini.listObjectsPaged("/", prefix, 1000);
+      const r = await run();
+      signed("s3mini");
+      const list = r?.objects ?? [];
+      check(list.length == 1000 && list.every((o, i) => o.Size == objects[i].size && o.LastModified.toISOString() == objects[i].lastModified), "s3mini: 1000 typed objects");
+      const bad = list.filter((o, i) => o.Key != objects[i].key).length;
+      if (bad) console.log(`note: s3mini returned ${bad} of 1000 keys that differ from the page (e.g. ${JSON.stringify(list.find((o, i) => o.Key != objects[i].key)?.Key)})`);
+      return run;
+    },
+  },
+];
+if (await importSubject("../src/client.ts"))
+  contenders.unshift({
+    name: "s3-edge", run: () => {},
+    async load() {
+      const { S3Client } = await import("../src/client.ts");
+      const edge = new S3Client({ region, credentials, fetch: fetchStub("s3-edge") });
+      const run = () => edge.listObjectsV2({ bucket, prefix });
+      const r = await run();
+      signed("s3-edge");
+      check(r.contents.length == 1000 && r.keyCount == 1000 && !r.isTruncated, "s3-edge: 1000 objects");
+      check(r.contents.every((o, i) => o.key == objects[i].key && `"${o.etag}"` == objects[i].etag && o.size == objects[i].size &&
+        o.lastModified.toISOString() == objects[i].lastModified && o.storageClass == objects[i].storageClass), "s3-edge: typed objects equal the page");
+      return run;
+    },
+  });
+if (!process.env.BENCH_ISOLATED_CONTENDER) console.log(`page: 1000 keys, ${body.length.toLocaleString("en-US")} bytes; each client checked against it in its own process`);
 
 // ---- timing ------------------------------------------------------------------------------------
-const contenders: Contender[] = [
-  { name: "@aws-sdk/client-s3", run: sdkList },
-  { name: "s3mini", run: miniList },
-];
-if (edge) contenders.unshift({ name: "s3-edge", run: edgeList });
 await runBench("list", [
   { name: "ListObjectsV2 page (stubbed)", contenders, targets: { "@aws-sdk/client-s3": 8, s3mini: 3 } },
 ], { rounds: 15, sliceMs: 250, warmupMs: 600, unit: "page", isolate: true, meta: { pageBytes: body.length, keys: 1000 } });
