@@ -35,21 +35,12 @@ if (who == "s3-edge" || who == "s3-edge-nodefetch") {
     if (n != r.ContentLength) throw new Error(`aws-sdk: got ${n} of ${r.ContentLength} bytes`);
     return n;
   };
-} else if (who == "nodefetch") {
-  // Reference: s3-edge's Node transport with no library on top (no S3Client, no downloadFile).
-  const { nodeFetch } = await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href);
+} else if (who == "nodefetch" || who == "fetch") {
+  // References with no library on top (no S3Client, no downloadFile): s3-edge's Node transport, and
+  // the global fetch (undici), s3-edge's default transport in Node.
+  const f = who == "fetch" ? fetch : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
   run = async () => {
-    const res = await nodeFetch(`${endpoint}/${bucket}/${key}`);
-    const reader = res.body.getReader();
-    let n = 0;
-    for (let r; !(r = await reader.read()).done; ) n += r.value.length;
-    return n;
-  };
-} else if (who == "fetch") {
-  // Reference: the global fetch (undici) with no library on top; s3-edge's transport in Node.
-  run = async () => {
-    const res = await fetch(`${endpoint}/${bucket}/${key}`);
-    const reader = res.body.getReader();
+    const reader = (await f(`${endpoint}/${bucket}/${key}`)).body.getReader();
     let n = 0;
     for (let r; !(r = await reader.read()).done; ) n += r.value.length;
     return n;
