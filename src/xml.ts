@@ -68,9 +68,15 @@ const slow = (raw: Uint8Array, a: number, b: number) => utf8.decode(raw.subarray
 
 /** The document as a tree: text, or UTF-8 bytes as they came from the network. */
 export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength = 1 << 26 }: XmlOptions = {}): XmlElement {
-  let raw: Uint8Array | undefined, xml: string;
-  if (typeof input == "string") xml = input;
-  else {
+  let raw: Uint8Array | undefined, xml = typeof input == "string" ? input : "";
+  // line:column only now, on the error path: the hot path tracks no positions.
+  const fail = (message: string, offset: number): never => {
+    const lines = (raw ? utf8.decode(raw.subarray(0, offset)) : xml.slice(0, offset)).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
+    throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
+  };
+  // Before any work on the input (UTF-16 units, or bytes).
+  if (input.length > maxLength) fail("Input longer than maxLength " + maxLength, 0);
+  if (typeof input != "string") {
     // k: the non-ASCII bytes, each standing as U+0001 in xml. More U+0001s than that: the bytes
     // hold a literal 0x01, which can't be told apart, so they are decoded in full. (Counting with
     // indexOf, one jump per non-ASCII byte, is far cheaper than another scan of the bytes.)
@@ -83,14 +89,6 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n; one search when there is none.
   // It moves offsets, so the bytes' text is decoded in full then.
   if (xml.includes("\r")) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
-  // UTF-16 units, or bytes.
-  const len = input.length;
-  // line:column only now, on the error path: the hot path tracks no positions.
-  const fail = (message: string, offset: number): never => {
-    const lines = (raw ? utf8.decode(raw.subarray(0, offset)) : xml.slice(0, offset)).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
-    throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
-  };
-  if (len > maxLength) fail("Input longer than maxLength " + maxLength, 0);
   // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001. hi is the next
   // U+0001 at or after the last a: calls come in document order, so it is searched once per run.
   let hi = raw ? -1 : 2 ** 32;
@@ -102,21 +100,22 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
     const i = xml.indexOf(s, from);
     return i < 0 ? fail("No closing " + s, at) : i;
   };
-  // (U+0001 is below 32 but stands for a non-ASCII character: not white space.)
-  const ws = (i: number): number => {
-    for (let c; (c = xml.charCodeAt(i)) <= 32 && !(raw && c == 1); ) i++;
+  // sub: the code standing for a non-ASCII character, 1 for bytes' text (65, an ordinary name
+  // char, when there is none). It is below 32 but not white space; in a name it is a name char.
+  const sub = raw ? 1 : 65;
+  const ws = (i: number, c = 0): number => {
+    while ((c = xml.charCodeAt(i)) <= 32 && c != sub) i++;
     return i;
   };
   // Fails at i, or with "No closing >" when the input ended there.
   const bad = (message: string, i: number) => fail(i < xml.length ? message : "No closing >", i);
-  // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", non-ASCII
-  // (U+0001 for bytes). Whatever follows a name is checked by the caller, so junk like <a"b> still fails.
-  const nameEnd = (i: number): number => {
-    let c = xml.charCodeAt(i), x = raw ? 1 : 65;
-    if (!(c >= 65 || c == 58 || c == x)) bad("Invalid name", i);
-    while ((c = xml.charCodeAt(++i)) >= 65 || (c > 44 && c < 59 && c != 47) || c == x);
+  // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", non-ASCII.
+  // Whatever follows a name is checked by the caller, so junk like <a"b> still fails.
+  const nameTail = (i: number, c = 0): number => {
+    while ((c = xml.charCodeAt(i)) >= 65 || (c > 44 && c < 59 && c != 47) || c == sub) i++;
     return i;
   };
+  const nameEnd = (i: number, c = xml.charCodeAt(i)): number => (c >= 65 || c == 58 || c == sub ? nameTail(i + 1) : bad("Invalid name", i));
   // Only the 5 predefined entities and character references to valid code points (no NUL, no
   // surrogates, <= 0x10FFFF). A bad one fails at once, so a long run of "&" stays linear.
   // Error path: where in xml the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
@@ -137,8 +136,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
     return out + s.slice(i);
   };
   // The parents of the open elements: its length is the depth.
-  // names: the open elements' names as they stand in xml (non-ASCII as U+0001 for bytes).
-  const stack: (XmlElement | undefined)[] = [], names: string[] = [];
+  const stack: (XmlElement | undefined)[] = [];
   let root: XmlElement | undefined, cur: XmlElement | undefined, el: XmlElement, attrs: any,
     // A leading BOM (U+FEFF, or its 3 bytes standing as U+0001s) is skipped; it counts as a column.
     amp = -1, pos = xml[0] == "\uFEFF" ? 1 : raw && raw[0] == 0xef && raw[1] == 0xbb && raw[2] == 0xbf ? 3 : 0, lt, c, e, t: number, n: string, end: string;
@@ -157,13 +155,14 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
     c = xml.charCodeAt(lt + 1);
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
-      n = names.pop()!;
-      if (xml.charCodeAt((e = lt + 2 + n.length)) != 62) e = ws(e);
+      n = cur!.name;
       // By hand: startsWith(n, at) is several times slower in V8, and every element ends here.
       for (t = n.length; t-- > 0 && n.charCodeAt(t) == xml.charCodeAt(lt + 2 + t); );
-      // Non-ASCII names of one byte length look alike as U+0001s: then the decoded names are compared
-      // (a non-ASCII name is longer in bytes than in UTF-16 units).
-      if (t >= 0 || xml.charCodeAt(e) != 62 || (n.length != cur!.name.length && slow(raw!, lt + 2, lt + 2 + n.length) != cur!.name)) fail(`Expected </${cur!.name}>`, lt);
+      e = lt + 2 + n.length;
+      // A non-ASCII name stands as U+0001s in the bytes' text: its decoded bytes are compared.
+      if (t >= 0 && raw && slow(raw, lt + 2, (e = nameTail(lt + 2))) == n) t = -1;
+      if (xml.charCodeAt(e) != 62) e = ws(e);
+      if (t >= 0 || xml.charCodeAt(e) != 62) fail(`Expected </${n}>`, lt);
       cur = stack.pop();
       pos = e + 1;
     } else if (c == 33 || c == 63) {
@@ -198,7 +197,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       if (attrs) el.attributes = { ...attrs };
       if (cur) cur.children == NONE ? (cur.children = [el]) : cur.children.push(el);
       else root = el;
-      if (c == 62) stack.push(cur), names.push(n), (cur = el), (pos = e + 1);
+      if (c == 62) stack.push(cur), (cur = el), (pos = e + 1);
       else pos = e + 2;
     }
   }
