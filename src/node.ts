@@ -254,6 +254,9 @@ export const nodeFetch = Object.assign(
       // at most (the last may be shorter), then the socket is paused if the queue is full.
       const deliver = (b: Uint8Array, segs: number[]) => {
         if (discard) return;
+        // One segment (every Content-Length or close-delimited read): slice, one uninitialized
+        // allocation per chunk. Building it with new Uint8Array + set instead (as below) measured
+        // +3 to +5 MiB of peak RSS on the 100 MiB download.
         if (segs.length == 2) for (let f = segs[0], t = segs[1]; f < t; f += CHUNK) ctl!.enqueue(copy(b, f, Math.min(t, f + CHUNK)));
         else {
           let total = 0, out: Uint8Array | undefined, p = 0;
