@@ -11,7 +11,7 @@ export const SUBJECT = "s3-edge";
 export interface Contender {
   name: string;
   /** One operation. May return a promise (awaited) or a plain value (sync contenders are not awaited). */
-  run: () => unknown;
+  run?: () => unknown;
   /**
    * Instead of run: imports and checks the contender, then gives its operation. With isolate it is
    * called only in the contender's own process, so no process holds another library's modules.
@@ -68,7 +68,15 @@ export interface CaseResult {
 const gc: (() => void) | undefined = process.env.BENCH_GC == "1" ? (globalThis as { gc?: () => void }).gc : undefined;
 const now = () => performance.now();
 
-interface Slot { c: Contender; async: boolean; batch: number; rates: number[]; child?: ChildProcess }
+interface Slot { c: Contender; run: () => unknown; async: boolean; batch: number; rates: number[]; child?: ChildProcess }
+
+// A contender ready to time: loaded, and run once, which also tells sync from async (so sync
+// contenders such as aws4 aren't charged an await per op).
+async function slotOf(c: Contender): Promise<Slot> {
+  const run = c.load ? await c.load() : c.run!, first = run(), async = first instanceof Promise;
+  if (async) await first;
+  return { c, run, async, batch: 1, rates: [] };
+}
 
 // In a forked child (isolate): the parent names the contender and asks for warmups and slices.
 const CHILD = process.env.BENCH_ISOLATED_CONTENDER;
@@ -77,21 +85,24 @@ const ask = (p: ChildProcess, m: object) => new Promise<number>((ok, no) => {
   p.send(m);
 });
 
+// One slice's rate, here or in the contender's own process (which then runs this same function).
+const timed = (s: Slot, ms: number): Promise<number> => (s.child ? ask(s.child, { ms }) : (gc?.(), slice(s, ms)));
+
 async function once(s: Slot): Promise<void> {
-  const r = s.c.run();
+  const r = s.run();
   if (s.async) await r;
 }
 
 // Runs the contender in batches until `ms` elapsed; returns ops/s. Reading the clock per batch
 // rather than per op keeps timer overhead out of fast contenders.
 async function slice(s: Slot, ms: number): Promise<number> {
-  const { c, batch } = s;
+  const { run, batch } = s;
   let n = 0, t = 0;
   const t0 = now();
   if (s.async) {
-    do { for (let i = 0; i < batch; i++) await c.run(); n += batch; t = now() - t0; } while (t < ms);
+    do { for (let i = 0; i < batch; i++) await run(); n += batch; t = now() - t0; } while (t < ms);
   } else {
-    do { for (let i = 0; i < batch; i++) c.run(); n += batch; t = now() - t0; } while (t < ms);
+    do { for (let i = 0; i < batch; i++) run(); n += batch; t = now() - t0; } while (t < ms);
   }
   return (n / t) * 1000;
 }
@@ -123,15 +134,12 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   if (CHILD) {
     const [k, c] = JSON.parse(CHILD), x = cases.find((y) => y.name == k)?.contenders.find((y) => y.name == c);
     if (!x) throw new Error(`isolated contender ${JSON.stringify(CHILD)} not found`);
-    if (x.load) x.run = await x.load();
-    const first = x.run(), s: Slot = { c: x, async: first instanceof Promise, batch: 1, rates: [] };
-    await first;
+    const s = await slotOf(x);
     process.on("message", async (m: any) => {
       try {
         if (m.exit) process.exit(0);
         if (m.warm) await warm(s);
-        gc?.();
-        process.send!({ value: m.warm ? 0 : await slice(s, m.ms) });
+        process.send!({ value: m.warm ? 0 : await timed(s, m.ms) });
       } catch (e) {
         process.send!({ error: String((e as Error)?.stack ?? e) });
       }
@@ -141,19 +149,12 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   for (const k of cases) {
     const list: Slot[] = [];
     for (const c of k.contenders) {
-      if (c.load && !o.isolate) c.run = await c.load();
-      if (o.isolate) {
-        const child = fork(process.argv[1], process.argv.slice(2), { execArgv: process.execArgv, env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-        const s: Slot = { c, async: true, batch: 1, rates: [], child };
-        list.push(s);
-        slots.push(s);
-        continue;
-      }
-      // Detect sync vs async once, so sync contenders (aws4) aren't charged an await per op.
-      const first = c.run();
-      const async = first instanceof Promise;
-      if (async) await first;
-      const s: Slot = { c, async, batch: 1, rates: [] };
+      // Isolated: this script again, which loads and runs only this contender (its run is there).
+      const child = o.isolate ? fork(process.argv[1], process.argv.slice(2), {
+        execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"],
+        env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) },
+      }) : undefined;
+      const s: Slot = child ? { c, run: () => {}, async: true, batch: 1, rates: [], child } : await slotOf(c);
       list.push(s);
       slots.push(s);
     }
@@ -168,12 +169,7 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < slots.length; i++) {
       const s = slots[(i + r) % slots.length];
-      if (s.child) {
-        s.rates.push(await ask(s.child, { ms: sliceMs }));
-        continue;
-      }
-      gc?.();
-      s.rates.push(await slice(s, sliceMs));
+      s.rates.push(await timed(s, sliceMs));
     }
     process.stdout.write(r == rounds - 1 ? ` done in ${((now() - started) / 1000).toFixed(1)} s\n` : ".");
   }

@@ -35,7 +35,7 @@ const signed = (who: string) => {
 };
 const contenders: Contender[] = [
   {
-    name: "@aws-sdk/client-s3", run: () => {},
+    name: "@aws-sdk/client-s3",
     async load() {
       const [{ S3Client, ListObjectsV2Command }, { HttpResponse }] = await Promise.all([import("@aws-sdk/client-s3"), import("@smithy/protocol-http")]);
       const sdk = new S3Client({
@@ -61,7 +61,7 @@ const contenders: Contender[] = [
     },
   },
   {
-    name: "s3mini", run: () => {},
+    name: "s3mini",
     async load() {
       const { S3mini } = await import("s3mini");
       const mini = new S3mini({ ...credentials, region, endpoint: `https://${bucket}.s3.${region}.amazonaws.com`, fetch: fetchStub("s3mini") });
@@ -78,7 +78,7 @@ const contenders: Contender[] = [
 ];
 if (await importSubject("../src/client.ts"))
   contenders.unshift({
-    name: "s3-edge", run: () => {},
+    name: "s3-edge",
     async load() {
       const { S3Client } = await import("../src/client.ts");
       const edge = new S3Client({ region, credentials, fetch: fetchStub("s3-edge") });
