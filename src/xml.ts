@@ -2,7 +2,7 @@
 // from a string or straight from the response bytes.
 // Safe by construction: any <!DOCTYPE / <!ENTITY is rejected (so no XXE and no entity expansion),
 // depth and length are bounded, and there is no backtracking regex. Speed: the hot path is
-// indexOf + charCodeAt; line:column is computed only when an error is thrown.
+// indexOf on the text and loads from its bytes; line:column is computed only when an error is thrown.
 
 export interface XmlElement {
   name: string;
@@ -23,7 +23,8 @@ export interface XmlOptions {
 
 /**
  * Malformed or rejected XML. line and column are 1-based (column in UTF-16 code units); offset is
- * 0-based, counted after CRLF/CR were normalized to LF (identical for inputs without CR).
+ * 0-based in the input's units (UTF-16 code units for a string, bytes for bytes), counted after
+ * CRLF/CR were normalized to LF (identical for inputs without CR).
  */
 export class XmlError extends Error {
   declare line: number;
@@ -36,19 +37,21 @@ const EMPTY = Object.freeze({}) as Record<string, string>, NONE = Object.freeze(
 // ignoreBOM: a U+FEFF is data unless it opens the document (a key may start with one).
 const utf8 = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
 
+const enc = /* @__PURE__ */ new TextEncoder();
+
 /**
- * Bytes as the text the scanner reads: every byte >= 0x80 becomes U+0001, a character XML forbids,
- * so the string is pure ASCII. Why: TextDecoder has a fast path for ASCII on every runtime (Node
+ * Bytes as the text's bytes: every byte >= 0x80 becomes U+0001, a character XML forbids, so the
+ * text decodes as pure ASCII. Why: TextDecoder has a fast path for ASCII on every runtime (Node
  * 20's general UTF-8 path is several times slower), and a single non-ASCII character would make
- * the whole string two-byte, slower to scan. Offsets stay byte offsets, so the few names and texts
- * holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns the text and
- * how many bytes were non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
- * are made with new Uint8Array).
+ * the string two-byte, slower to slice and compare. Offsets stay byte offsets, so the few names
+ * and texts holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns those
+ * bytes and how many were non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view:
+ * copies are made with new Uint8Array).
  */
 // The copy asciiOf writes its stand-ins into, reused across documents up to 1 MiB (a 1000-key
-// listing is ~400 KB): only its decoded text is kept, so one buffer serves every parse.
+// listing is ~350 KB): a parse is synchronous, so one buffer serves every parse.
 let scratch = new Uint8Array(0);
-const asciiOf = (raw: Uint8Array) => {
+const asciiOf = (raw: Uint8Array): [Uint8Array, number] => {
   // 8 bytes a step: a pair of words with no high bit needs no look (several times faster than
   // bytewise). The copy that gets the U+0001s is made at the first non-ASCII byte.
   let u: Uint8Array | undefined, n = raw.length >> 3, j, k = 0;
@@ -60,68 +63,106 @@ const asciiOf = (raw: Uint8Array) => {
   const w = new Int32Array(raw.byteOffset & 3 ? new Uint8Array(raw.subarray(0, n * 8)).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n * 2);
   for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= copy(), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) (u[j] = 1), k++;
   for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) ((u ||= copy())[j] = 1), k++;
-  return [utf8.decode(u ? u.subarray(0, raw.length) : raw), k] as const;
+  return [u ? u.subarray(0, raw.length) : raw, k];
+};
+
+// The text is made in pieces of at most this many bytes: V8 puts a string over 128 KiB in its
+// large-object space, and making one there costs ~10x more than making the same text in 64 KiB
+// pieces (a 1000-key listing is ~350 KB: 0.34 ms against 0.035 ms in one measurement).
+const PIECE = 65536;
+
+/**
+ * What the scanner works on: the text in pieces (one char per byte) with each piece's end offset,
+ * its bytes (`B`, looked at for structure: a typed-array load is several times cheaper than
+ * charCodeAt, which dispatches on the string's representation on every call), the UTF-8 bytes
+ * themselves (`R`, for exact name compares and for decoding non-ASCII text) and how many bytes
+ * were non-ASCII. A string is read as its UTF-8 bytes, so both inputs take one path; an ASCII
+ * string is its own text. Pieces end just before a "<", so no text node and no tag straddles two;
+ * only a comment, CDATA or PI can, and those are decoded from the bytes.
+ */
+const load = (input: string | Uint8Array): [string[], number[], Uint8Array, Uint8Array, number] => {
+  for (let R = typeof input == "string" ? enc.encode(input) : input; ; ) {
+    const ascii = R.length == input.length && typeof input == "string", [B, k] = ascii ? [R, 0] : asciiOf(R), L = B.length, text: string[] = [], ends: number[] = [];
+    if (ascii) text.push(input as string), ends.push(L);
+    for (let a = 0, b; !ascii && (a < L || !text.length); a = b) {
+      if ((b = a + PIECE) >= L) b = L;
+      else {
+        while (b > a + PIECE / 2 && B[b] != 60) b--;
+        // No "<" in the last half: a text node this long gets a piece to itself, however long.
+        if (B[b] != 60) for (b = a + PIECE; b < L && B[b] != 60; b++);
+      }
+      text.push(utf8.decode(B.subarray(a, b)));
+      ends.push(b);
+    }
+    // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n, in the bytes (offsets stay
+    // byte offsets); one search per piece when there is none.
+    if (!text.some((t) => t.includes("\r"))) return [text, ends, B, R, k];
+    R = enc.encode((input = utf8.decode(R).replace(/\r\n?/g, "\n")));
+  }
 };
 
 // Out of line: inlined into the scanner, this rare path cost ~30% of its speed (V8 deopts there).
-const slow = (raw: Uint8Array, a: number, b: number) => utf8.decode(raw.subarray(a, b));
+// A name (fail given) must not hold a literal U+0001, which the scanner took for a non-ASCII byte.
+const slow = (raw: Uint8Array, a: number, b: number, fail?: (m: string, at: number) => never) => {
+  const s = utf8.decode(raw.subarray(a, b)), i = fail ? s.indexOf("\x01") : -1;
+  return i < 0 ? s : fail!("Invalid name", a + enc.encode(s.slice(0, i)).length);
+};
 
 /** The document as a tree: text, or UTF-8 bytes as they came from the network. */
 export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength = 1 << 26 }: XmlOptions = {}): XmlElement {
-  let raw: Uint8Array | undefined, xml = typeof input == "string" ? input : "";
-  // line:column only now, on the error path: the hot path tracks no positions.
-  const fail = (message: string, offset: number): never => {
-    const lines = (raw ? utf8.decode(raw.subarray(0, offset)) : xml.slice(0, offset)).split("\n"), line = lines.length, column = lines.pop()!.length + 1;
-    throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
-  };
   // Before any work on the input (UTF-16 units, or bytes).
-  if (input.length > maxLength) fail("Input longer than maxLength " + maxLength, 0);
-  if (typeof input != "string") {
-    // k: the non-ASCII bytes, each standing as U+0001 in xml. More U+0001s than that: the bytes
-    // hold a literal 0x01, which can't be told apart, so they are decoded in full. (Counting with
-    // indexOf, one jump per non-ASCII byte, is far cheaper than another scan of the bytes.)
-    const [a, k] = asciiOf(input);
-    let m = 0;
-    for (let p = -1; k && (p = a.indexOf("\x01", p + 1)) >= 0 && ++m <= k; );
-    xml = m > k ? utf8.decode(input) : a;
-    if (k && m <= k) raw = input;
-  }
-  // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n; one search when there is none.
-  // It moves offsets, so the bytes' text is decoded in full then.
-  if (xml.includes("\r")) xml = (raw ? utf8.decode(raw) : xml).replace(/\r\n?/g, "\n"), (raw = undefined);
-  // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001. hi is the next
-  // U+0001 at or after the last a: calls come in document order, so it is searched once per run.
-  let hi = raw ? -1 : 2 ** 32;
-  const str = (a: number, b: number, s = xml.slice(a, b)) => {
-    if (hi < a) hi = xml.indexOf("\x01", a) >>> 0;
-    return hi < b ? slow(raw!, a, b) : s;
+  if (input.length > maxLength) throw Object.assign(new XmlError(`Input longer than maxLength ${maxLength} at line 1:1`), { line: 1, column: 1, offset: 0 });
+  const [text, ends, B, R, k] = load(input), L = B.length, raw = k ? R : undefined;
+  // line:column only now, on the error path: the hot path tracks no positions. The offset is
+  // counted in the input's own units (UTF-16 for a string).
+  const fail = (message: string, offset: number): never => {
+    const before = utf8.decode(R.subarray(0, offset)), lines = before.split("\n"), line = lines.length, column = lines.pop()!.length + 1;
+    throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset: typeof input == "string" ? before.length : offset });
   };
+  // The piece being read: its text, start and end. Reads come in document order, so it only moves on.
+  let pi = 0, ps = text[0], p0 = 0, p1 = ends[0];
+  const to = (a: number) => {
+    while (a >= p1 && pi < text.length - 1) (p0 = p1), (p1 = ends[++pi]), (ps = text[pi]);
+  };
+  // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001 (or it straddles
+  // pieces). hi: the next U+0001 at or after the last a, or the piece's end: searched once per run.
+  let hi = raw ? -1 : 2 ** 32;
+  const str = (a: number, b: number, nm?: 1) => {
+    if (a >= p1) to(a);
+    if (hi < a) hi = ((ps.indexOf("\x01", a - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+    return hi < b || b > p1 ? slow(R, a, b, nm && fail) : ps.slice(a - p0, b - p0);
+  };
+  // The first s (1 to 3 ASCII chars) at or after from.
   const find = (s: string, from: number, at: number): number => {
-    const i = xml.indexOf(s, from);
-    return i < 0 ? fail("No closing " + s, at) : i;
+    for (let i = from, n = s.length; i + n <= L; i++) if (B[i] == s.charCodeAt(0) && (n < 2 || B[i + 1] == s.charCodeAt(1)) && (n < 3 || B[i + 2] == s.charCodeAt(2))) return i;
+    return fail("No closing " + s, at);
+  };
+  const is = (s: string, i: number) => {
+    for (let j = 0; j < s.length; j++) if (B[i + j] != s.charCodeAt(j)) return false;
+    return true;
   };
   // sub: the code standing for a non-ASCII character, 1 for bytes' text (65, an ordinary name
   // char, when there is none). It is below 32 but not white space; in a name it is a name char.
   const sub = raw ? 1 : 65;
   const ws = (i: number, c = 0): number => {
-    while ((c = xml.charCodeAt(i)) <= 32 && c != sub) i++;
+    while ((c = B[i]) <= 32 && c != sub) i++;
     return i;
   };
   // Fails at i, or with "No closing >" when the input ended there.
-  const bad = (message: string, i: number) => fail(i < xml.length ? message : "No closing >", i);
+  const bad = (message: string, i: number) => fail(i < L ? message : "No closing >", i);
   // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", non-ASCII.
   // Whatever follows a name is checked by the caller, so junk like <a"b> still fails.
   const nameTail = (i: number, c = 0): number => {
-    while ((c = xml.charCodeAt(i)) >= 65 || (c > 44 && c < 59 && c != 47) || c == sub) i++;
+    while ((c = B[i]) >= 65 || (c > 44 && c < 59 && c != 47) || c == sub) i++;
     return i;
   };
-  const nameEnd = (i: number, c = xml.charCodeAt(i)): number => (c >= 65 || c == 58 || c == sub ? nameTail(i + 1) : bad("Invalid name", i));
+  const nameEnd = (i: number, c = B[i]): number => (c >= 65 || c == 58 || c == sub ? nameTail(i + 1) : bad("Invalid name", i));
   // Only the 5 predefined entities and character references to valid code points (no NUL, no
   // surrogates, <= 0x10FFFF). A bad one fails at once, so a long run of "&" stays linear.
-  // Error path: where in xml the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
+  // Error path: where in the bytes the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
   const ampAt = (at: number, s: string, j: number) => {
     let p = at - 1;
-    for (let m = s.slice(0, j).split("&").length; m--; ) p = xml.indexOf("&", p + 1);
+    for (let m = s.slice(0, j).split("&").length; m--; ) for (p++; B[p] != 38; p++);
     return p;
   };
   const decode = (s: string, at: number): string => {
@@ -130,63 +171,68 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       // Without ";" (k = 0) r matches nothing, so it fails; the message shows at most 20 chars.
       r = s.slice(j, (k = s.indexOf(";", j) + 1) || j + 20);
       out += s.slice(i, j) + (r == "&quot;" ? '"' : r == "&amp;" ? "&" : r == "&lt;" ? "<" : r == "&gt;" ? ">" : r == "&apos;" ? "'" : (/^&#(\d+|x[\dA-Fa-f]+);$/.test(r) && (n = +("0" + r.slice(2, -1))) && n < 0x110000 && n >> 11 != 27
-        ? String.fromCodePoint(n) : fail("Invalid reference " + r.slice(0, 20), raw ? ampAt(at, s, j) : at + j)));
+        ? String.fromCodePoint(n) : fail("Invalid reference " + r.slice(0, 20), ampAt(at, s, j))));
       i = k;
     }
     return out + s.slice(i);
   };
-  // The parents of the open elements: its length is the depth.
-  const stack: (XmlElement | undefined)[] = [];
-  let root: XmlElement | undefined, cur: XmlElement | undefined, el: XmlElement, attrs: any,
-    // A leading BOM (U+FEFF, or its 3 bytes standing as U+0001s) is skipped; it counts as a column.
-    amp = -1, pos = xml[0] == "\uFEFF" ? 1 : raw && raw[0] == 0xef && raw[1] == 0xbb && raw[2] == 0xbf ? 3 : 0, lt, c, e, t: number, n: string, end: string;
+  // The parents of the open elements: its length is the depth. at: their names' [start, length) in
+  // the bytes, pairwise; ns, nl: the open element's.
+  const stack: (XmlElement | undefined)[] = [], at: number[] = [];
+  let root: XmlElement | undefined, cur: XmlElement | undefined, el: XmlElement, attrs: any, ns = 0, nl = 0, te = 0,
+    // A leading BOM (its 3 bytes) is skipped; it counts as a column.
+    amp = -1, pos = R[0] == 0xef && R[1] == 0xbb && R[2] == 0xbf ? 3 : 0, lt, c, e, t: number, n: string, end: string;
 
   for (;;) {
-    // AWS sends compact XML, where "<" mostly follows ">": skip the search then.
-    lt = xml.charCodeAt(pos) == 60 ? pos : xml.indexOf("<", pos);
-    e = lt < 0 ? xml.length : lt;
-    if (e > pos) {
-      // One search per "&" in the whole document instead of one per text node.
-      if (amp < pos) amp = xml.indexOf("&", pos) >>> 0;
-      if (cur) cur.text += amp < e ? decode(str(pos, e), pos) : str(pos, e);
-      else if ((t = ws(pos)) < e) fail("Text outside root", t);
+    // AWS sends compact XML, where "<" mostly follows ">": skip the search then. Else it is in this
+    // piece, or it is the next piece's first char (or the end).
+    if (B[pos] == 60) lt = pos;
+    else {
+      if (pos >= p1) to(pos);
+      lt = ((ps.indexOf("<", pos - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+      // One search per "&" in a piece instead of one per text node.
+      if (amp < pos) amp = ((ps.indexOf("&", pos - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+      if (cur) cur.text += amp < lt ? decode(str(pos, lt), pos) : str(pos, lt);
+      else if ((t = ws(pos)) < lt) fail("Text outside root", t);
     }
-    if (lt < 0) break;
-    c = xml.charCodeAt(lt + 1);
+    if (lt >= L) break;
+    c = B[lt + 1];
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
       n = cur!.name;
-      // By hand: startsWith(n, at) is several times slower in V8, and every element ends here.
-      for (t = n.length; t-- > 0 && n.charCodeAt(t) == xml.charCodeAt(lt + 2 + t); );
-      e = lt + 2 + n.length;
-      // A non-ASCII name stands as U+0001s in the bytes' text: its decoded bytes are compared.
+      // The UTF-8 bytes of the start tag's name, by hand (every element ends here): exact for
+      // non-ASCII names too, and no string is touched.
+      for (t = nl; t-- > 0 && R[ns + t] == R[lt + 2 + t]; );
+      e = lt + 2 + nl;
+      // Different bytes may still decode alike (invalid UTF-8 reads as U+FFFD): compare as text then.
       if (t >= 0 && raw && slow(raw, lt + 2, (e = nameTail(lt + 2))) == n) t = -1;
-      if (xml.charCodeAt(e) != 62) e = ws(e);
-      if (t >= 0 || xml.charCodeAt(e) != 62) fail(`Expected </${n}>`, lt);
+      if (B[e] != 62) e = ws(e);
+      if (t >= 0 || B[e] != 62) fail(`Expected </${n}>`, lt);
       cur = stack.pop();
+      nl = at.pop()!;
+      ns = at.pop()!;
       pos = e + 1;
     } else if (c == 33 || c == 63) {
       // <?pi?>, <!--comment-->, <![CDATA[text]]>. A PI has a target and a comment can't end in its own
       // "<!--", so the terminator is searched from the opener's 2nd char + its length.
-      end = c == 63 ? "?>" : xml.startsWith("!--", lt + 1) ? "-->" : xml.startsWith("![CDATA[", lt + 1) ? "]]>" : fail("DOCTYPE/ENTITY not allowed", lt);
+      end = c == 63 ? "?>" : is("!--", lt + 1) ? "-->" : is("![CDATA[", lt + 1) ? "]]>" : fail("DOCTYPE/ENTITY not allowed", lt);
       pos = (e = find(end, lt + end.length + 1, lt)) + end.length;
       if (end == "]]>") cur ? (cur.text += str(lt + 9, e)) : fail("Text outside root", lt);
     } else {
       if (root && !cur) fail("Second root", lt);
       if (stack.length >= maxDepth) fail("Nesting deeper than maxDepth " + maxDepth, lt);
-      n = xml.slice(lt + 1, (t = nameEnd(lt + 1)));
       // Leaves (most elements) share one empty children array until a first child arrives.
-      el = { name: str(lt + 1, t, n), attributes: EMPTY, children: NONE, text: "" };
+      el = { name: str(lt + 1, (te = t = nameEnd(lt + 1)), 1), attributes: EMPTY, children: NONE, text: "" };
       attrs = undefined;
       // Most tags are bare "<Name>": one look at the next char then.
-      while ((c = xml.charCodeAt((e = xml.charCodeAt(t) == 62 ? t : ws(t)))) != 62 && !(c == 47 && xml.charCodeAt(e + 1) == 62)) {
+      while ((c = B[(e = B[t] == 62 ? t : ws(t))]) != 62 && !(c == 47 && B[e + 1] == 62)) {
         if (e == t) bad("Malformed tag", e);
         t = nameEnd(e);
-        const a = str(e, t);
-        if (xml.charCodeAt((e = ws(t))) != 61 || ((c = xml.charCodeAt((e = ws(e + 1)))) != 34 && c != 39)) fail("Malformed attribute " + a, e);
-        t = find(xml[e], e + 1, e);
+        const a = str(e, t, 1);
+        if (B[(e = ws(t))] != 61 || ((c = B[(e = ws(e + 1))]) != 34 && c != 39)) fail("Malformed attribute " + a, e);
+        t = find(c == 34 ? '"' : "'", e + 1, e);
         let v = str(e + 1, t++);
-        if (v.includes("<")) fail("< in attribute value", xml.indexOf("<", e + 1));
+        if (v.includes("<")) fail("< in attribute value", find("<", e + 1, e));
         // Attribute-value normalization: a literal tab or newline reads as a space (&#10; keeps its newline).
         v = v.replace(/[\t\n]/g, " ");
         // Null prototype: "__proto__" is plain data and `in` sees only attributes.
@@ -197,12 +243,12 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       if (attrs) el.attributes = { ...attrs };
       if (cur) cur.children == NONE ? (cur.children = [el]) : cur.children.push(el);
       else root = el;
-      if (c == 62) stack.push(cur), (cur = el), (pos = e + 1);
+      if (c == 62) stack.push(cur), at.push(ns, nl), (ns = lt + 1), (nl = te - ns), (cur = el), (pos = e + 1);
       else pos = e + 2;
     }
   }
-  if (cur) fail(`Expected </${cur.name}>`, xml.length);
-  return root ?? fail("No root element", xml.length);
+  if (cur) fail(`Expected </${cur.name}>`, L);
+  return root ?? fail("No root element", L);
 }
 
 /** The first direct child element called `name`. */
