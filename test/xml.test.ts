@@ -746,3 +746,93 @@ test("UTF-8 bytes: a Node Buffer (whose slice() is a view, not a copy) parses th
   const file = readFileSync(new URL("../fixtures/xml/list-objects-v2.xml", import.meta.url));
   assert.deepEqual(parseXml(file), parseXml(fixture("list-objects-v2.xml")));
 });
+
+// --- documents larger than one text piece -------------------------------------------------------
+// parseXml makes its text in pieces of 64 KiB that end before a "<" (V8 makes a string over 128 KiB
+// in its large-object space, far slower). No text node or tag may straddle two pieces; CDATA,
+// comments and PIs may, and long text nodes with no "<" at all get a piece of their own.
+
+/** A root holding random nodes and long runs of text, CDATA and comments (up to ~90 KB each, often with "<" inside) until the document passes `size` chars. */
+function bigDocument(rand: () => number, size: number, ascii: boolean): { xml: string; tree: XmlElement } {
+  const clean = (s: string) => (ascii ? s.replace(/[^\x00-\x7f]/gu, "x") : s);
+  const long = () => {
+    let s = "";
+    for (let n = (rand() * 9000) | 0; n > 0; n--) s += CHARS[(rand() * CHARS.length) | 0];
+    return clean(s.replace(/\r/g, ""));
+  };
+  const root: Node = { name: "ListBucketResult", attributes: {}, pieces: [] };
+  let xml = "";
+  const parts: string[] = [];
+  while (xml.length < size) {
+    const r = rand();
+    let part: string;
+    if (r < 0.6) {
+      const node = randomNode(rand, 1);
+      const fix = (n: Node): Node => ({
+        name: clean(n.name) || "x", attributes: Object.fromEntries(Object.entries(n.attributes).map(([k, v]) => [clean(k), clean(v)])),
+        pieces: n.pieces.map((p) => (typeof p == "string" ? clean(p) : fix(p))),
+      });
+      const n = fix(node);
+      root.pieces.push(n);
+      part = serialize(n, rand);
+    } else {
+      const t = long();
+      root.pieces.push(t);
+      part = r < 0.75 ? escapeXml(t) : r < 0.9 ? `<![CDATA[${t.split("]]>").join("]]]]><![CDATA[>")}]]>` : `<!--${t.replace(/-/g, "")}-->` + escapeXml(t);
+    }
+    parts.push(part);
+    xml += part;
+  }
+  xml = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>${xml}</ListBucketResult>`;
+  return { xml, tree: expected(root) };
+}
+
+test("documents over 64 KiB: text, tags, CDATA and comments on every side of a piece boundary read exactly (seeded)", () => {
+  const rand = prng(0xb16);
+  for (let i = 0; i < 8; i++) {
+    const ascii = i % 3 == 0, { xml, tree } = bigDocument(rand, 150_000 + ((rand() * 250_000) | 0), ascii);
+    const bytes = encodeUtf8(xml);
+    assert.equal(bytes.length == xml.length, ascii);
+    for (const input of [xml, bytes]) {
+      const d = treeDiff(parseXml(input), tree);
+      assert.equal(d, undefined, `document ${i} (${ascii ? "ASCII" : "non-ASCII"}, ${typeof input}, ${xml.length} chars): ${d}`);
+    }
+  }
+});
+
+test("documents over 64 KiB: one text node or CDATA section of 300 KB (no \"<\" to end a piece at, or only inside CDATA)", () => {
+  for (const body of ["a&amp;é".repeat(50_000), "x".repeat(300_000) + "é", "é".repeat(150_000)]) {
+    const text = body.replace(/&amp;/g, "&");
+    for (const input of [`<r>${body}</r>`, encodeUtf8(`<r>${body}</r>`)]) assert.equal(parseXml(input).text, text);
+  }
+  const cdata = "<a>é</a>".repeat(40_000);
+  for (const input of [`<r><![CDATA[${cdata}]]><k>v</k></r>`, encodeUtf8(`<r><!-- ${cdata} --><![CDATA[${cdata}]]><k>v</k></r>`)]) {
+    const r = parseXml(input);
+    assert.equal(r.text, cdata);
+    assert.equal(childText(r, "k"), "v");
+  }
+});
+
+test("documents over 64 KiB: an error deep in the document is at the line:column the string shows", () => {
+  const rand = prng(0xe77);
+  for (let i = 0; i < 6; i++) {
+    const { xml } = bigDocument(rand, 200_000, i % 2 == 0);
+    // A mismatched end tag just before one of the root's children, somewhere past the first piece.
+    const cut = xml.indexOf("<", 70_000 + ((rand() * 100_000) | 0));
+    const bad = xml.slice(0, cut) + "\n<oops></oopz>" + xml.slice(cut), at = cut + 1 + "<oops>".length;
+    // Comments keep literal CRLFs, so positions count as after end-of-line normalization.
+    const before = bad.slice(0, at).replace(/\r\n?/g, "\n"), lines = before.split("\n"), line = lines.length, column = lines.pop()!.length + 1;
+    for (const input of [bad, encodeUtf8(bad)]) {
+      const err = rejects(typeof input == "string" ? input : bad, /Expected <\/oops>/, line, column);
+      if (typeof input != "string") rejectsBytes(input, /Expected <\/oops>/, line, column);
+      assert.equal(err.offset, before.length);
+    }
+  }
+});
+
+test("documents over 64 KiB: CRLF line ends read as LF in every piece", () => {
+  const { xml, tree } = bigDocument(prng(0xc71f), 200_000, false);
+  const crlf = xml.replace(/>\n/g, ">\r\n");
+  assert.ok(crlf.includes("\r\n"));
+  assert.equal(treeDiff(parseXml(encodeUtf8(crlf)), tree), undefined);
+});
