@@ -118,14 +118,16 @@ const num = (s: string, a: number, b: number, x = 0, c = 0) => {
 };
 /**
  * A listing's LastModified. S3 writes "2024-05-01T10:00:00.000Z"; read by hand that is several
- * times faster than Date's parser (a page has 1000). Only plainly valid values are read so (day up
- * to 28, so no month overflows); any other form or value goes to Date.
+ * times faster than Date's parser, and the day count by arithmetic (days from 1970 of a proleptic
+ * Gregorian date, years counted from March so the leap day falls last) is several times faster
+ * than Date.UTC (a page has 1000). Only plainly valid values are read so (day up to 28, so no
+ * month overflows); any other form or value goes to Date.
  */
 const iso = (s: string) => {
-  const y = num(s, 0, 4), mo = num(s, 5, 7), d = num(s, 8, 10), h = num(s, 11, 13), mi = num(s, 14, 16), se = num(s, 17, 19);
+  const y = num(s, 0, 4), mo = num(s, 5, 7), d = num(s, 8, 10), h = num(s, 11, 13), mi = num(s, 14, 16), se = num(s, 17, 19), Y = y - +(mo < 3);
   return s.length == 24 && s[4] == "-" && s[7] == "-" && s[10] == "T" && s[13] == ":" && s[16] == ":" && s[19] == "." && s[23] == "Z" &&
     y > 999 && mo > 0 && mo < 13 && d > 0 && d < 29 && h < 24 && mi < 60 && se < 60
-    ? new Date(Date.UTC(y, mo - 1, d, h, mi, se, num(s, 20, 23)))
+    ? new Date(((Y * 365 + Math.floor(Y / 4) - Math.floor(Y / 100) + Math.floor(Y / 400) + ((153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 | 0) + d - 719469) * 24 + h) * 36e5 + mi * 6e4 + se * 1e3 + num(s, 20, 23))
     : new Date(s);
 };
 const json = JSON.stringify;

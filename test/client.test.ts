@@ -306,9 +306,12 @@ describe("responses", () => {
       "2024-01-10T24:00:00.000Z", "2024-01-10T23:60:00.000Z", "2024-01-10T23:59:60.000Z", "0099-01-10T10:00:00.000Z",
       "2024-01-10T10:00:00Z", "2024-01-10T10:00:00.123456Z", "2024-01-10T10:00:00.000+02:00", "2024-01-1OT10:00:00.000Z",
       "2024/01/10T10:00:00.000Z", "2024-01-10 10:00:00.000Z", "Wed, 10 Jan 2024 10:00:00 GMT", "", "garbage",
+      "1000-01-01T00:00:00.000Z", "9999-12-28T23:59:59.999Z", "1600-03-01T00:00:00.000Z", "1900-02-28T12:00:00.000Z", "1900-03-01T00:00:00.000Z",
+      "2000-02-28T00:00:00.000Z", "2000-03-01T00:00:00.000Z", "2100-03-01T00:00:00.000Z", "1969-12-28T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
     ];
+    // Years around now, and any four-digit year (century and 400-year leap rules, March-based day counts).
     for (let i = 0; i < 400; i++)
-      values.push(`${1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`);
+      values.push(`${i & 1 ? 1000 + Math.floor(r() * 9000) : 1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`);
     const xml = listXml(values.map((v, i) => `<Contents><Key>k${i}</Key><LastModified>${v}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`).join(""));
     const res = await mk(stub({ status: 200, body: xml }).f).listObjectsV2({ bucket: "bkt" });
     assert.equal(res.contents.length, values.length);
