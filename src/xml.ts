@@ -124,12 +124,14 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   const to = (a: number) => {
     while (a >= p1 && pi < text.length - 1) (p0 = p1), (p1 = ends[++pi]), (ps = text[pi]);
   };
+  // Where the next ch is at or after a, in this piece; the piece's end if it has none.
+  const next = (ch: string, a: number, i = ps.indexOf(ch, a - p0)) => (i < 0 ? p1 : i + p0);
   // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001 (or it straddles
   // pieces). hi: the next U+0001 at or after the last a, or the piece's end: searched once per run.
   let hi = raw ? -1 : 2 ** 32;
   const str = (a: number, b: number, nm?: 1) => {
     if (a >= p1) to(a);
-    if (hi < a) hi = ((ps.indexOf("\x01", a - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+    if (hi < a) hi = next("\x01", a);
     return hi < b || b > p1 ? slow(R, a, b, nm && fail) : ps.slice(a - p0, b - p0);
   };
   // The first s (1 to 3 ASCII chars) at or after from.
@@ -189,9 +191,9 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
     if (B[pos] == 60) lt = pos;
     else {
       if (pos >= p1) to(pos);
-      lt = ((ps.indexOf("<", pos - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+      lt = next("<", pos);
       // One search per "&" in a piece instead of one per text node.
-      if (amp < pos) amp = ((ps.indexOf("&", pos - p0) + 1 || p1 - p0 + 1) - 1) + p0;
+      if (amp < pos) amp = next("&", pos);
       if (cur) cur.text += amp < lt ? decode(str(pos, lt), pos) : str(pos, lt);
       else if ((t = ws(pos)) < lt) fail("Text outside root", t);
     }
