@@ -9,7 +9,8 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from "
 import { after, before, describe, test } from "node:test";
 import { S3Client } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
-import { nodeFetch } from "../src/node.ts";
+import { execFile } from "node:child_process";
+import { nodeFetch, NodeHeaders, NodeResponse } from "../src/node.ts";
 import { s3TestServer, uniqueBucket } from "./support/s3server.ts";
 
 const MiB = 1 << 20;
@@ -91,7 +92,7 @@ describe("nodeFetch on a local server", () => {
       s.writeHead(207, "Multi Things", { "content-type": "application/xml", etag: '"abc"' }).end("<x/>");
     };
     const r = await nodeFetch(base + "/h");
-    assert.ok(r instanceof Response);
+    assert.ok(r instanceof NodeResponse);
     assert.equal(r.status, 207);
     assert.equal(r.statusText, "Multi Things");
     assert.equal(r.ok, true);
@@ -674,5 +675,91 @@ describe("nodeFetch with S3Client on a real S3 server", () => {
   test("errors still come back as S3Error through nodeFetch (404 on a dotted key)", async () => {
     await assert.rejects(c.getObject({ bucket, key: "nope/../nothing" }), (e: any) => e.name == "S3Error" && e.status == 404 && e.code == "NoSuchKey");
     await assert.rejects(c.headObject({ bucket, key: "./nothing" }), (e: any) => e.name == "S3Error" && e.status == 404);
+  });
+});
+
+describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", () => {
+  const inputs: [string, HeadersInit][] = [
+    ["record", { "Content-Type": " text/plain\t", "X-Amz-Meta-A": "1", b: "" }],
+    ["pairs with repeats", [["x-a", "1"], ["X-A", "2"], ["set-cookie", "c=1"], ["Set-Cookie", "d=2"], ["accept", "*/*"]]],
+    ["a Headers", new Headers([["z", "1"], ["a", "2"], ["set-cookie", "e=3"]])],
+  ];
+  for (const [what, init] of inputs)
+    test(`same reads as Headers: ${what}`, () => {
+      const ours = new NodeHeaders(init), theirs = new Headers(init);
+      assert.deepEqual([...ours], [...theirs]);
+      assert.deepEqual([...ours.keys()], [...theirs.keys()]);
+      assert.deepEqual([...ours.values()], [...theirs.values()]);
+      assert.deepEqual(ours.getSetCookie(), theirs.getSetCookie());
+      const fe: string[] = [];
+      ours.forEach((v, k) => fe.push(k + "=" + v));
+      assert.deepEqual(fe, [...theirs].map(([k, v]) => k + "=" + v));
+      for (const n of ["content-type", "CONTENT-TYPE", "x-a", "set-cookie", "nope", "b"]) {
+        assert.equal(ours.get(n), theirs.get(n), n);
+        assert.equal(ours.has(n), theirs.has(n), n);
+      }
+      ours.set("X-A", "9"), theirs.set("X-A", "9"), ours.delete("accept"), theirs.delete("accept");
+      assert.deepEqual([...ours], [...theirs]);
+    });
+
+  test("invalid names and values are TypeErrors, as Headers makes them", () => {
+    for (const [k, v] of [["a b", "1"], ["", "1"], ["x:", "1"], ["é", "1"], ["x", "a\r\nb"], ["x", "a\nb"], ["x", "a\0b"]]) {
+      assert.throws(() => new Headers([[k, v]]), TypeError, `Headers ${JSON.stringify([k, v])}`);
+      assert.throws(() => new NodeHeaders([[k, v]]), TypeError, `NodeHeaders ${JSON.stringify([k, v])}`);
+    }
+    assert.throws(() => new NodeHeaders([["a", "1", "2"]] as any), TypeError);
+  });
+
+  test("body methods, bodyUsed and clone behave as Response's", async () => {
+    const stream = (...parts: string[]) => new ReadableStream<Uint8Array>({ start(c) { for (const p of parts) c.enqueue(new TextEncoder().encode(p)); c.close(); } });
+    const make = (...parts: string[]) => new NodeResponse(stream(...parts), 200, "OK", new NodeHeaders({ "content-type": "application/json" }), "http://h/x");
+    const r = make("\uFEFF{\"a\":", " [1, \"é\"]}");
+    assert.equal(r.bodyUsed, false);
+    const c = r.clone();
+    assert.deepEqual(await r.json(), await new Response(stream("\uFEFF{\"a\":", " [1, \"é\"]}")).json());
+    assert.equal(r.bodyUsed, true);
+    await assert.rejects(r.text(), TypeError);
+    assert.throws(() => r.clone(), TypeError);
+    assert.equal(await c.text(), '{"a": [1, "é"]}'); // the BOM is dropped, as Response.text() drops it
+    const b = await make("ab", "cd").arrayBuffer();
+    assert.ok(b instanceof ArrayBuffer);
+    assert.equal(Buffer.from(b).toString(), "abcd");
+    assert.equal(b.byteLength, 4);
+    const blob = await make("xyz").blob();
+    assert.equal(blob.type, "application/json");
+    assert.equal(await blob.text(), "xyz");
+    assert.deepEqual([...(await make().bytes())], []);
+    const empty = new NodeResponse(null, 204, "No Content", new NodeHeaders(), "");
+    assert.equal(empty.ok, true);
+    assert.equal(await empty.text(), "");
+    await assert.rejects(make("a").formData(), TypeError);
+    assert.equal(String(make()), "[object Response]");
+  });
+
+  test("a download through S3Client and nodeFetch never loads undici (Node's fetch, Headers, Response)", async () => {
+    // In a fresh process: the test runner itself may have touched fetch's globals.
+    const code = `
+      import { createServer } from "node:http";
+      const { S3Client } = await import(${JSON.stringify(new URL("../src/client.ts", import.meta.url).href)});
+      const { downloadFile } = await import(${JSON.stringify(new URL("../src/download.ts", import.meta.url).href)});
+      const { nodeFetch } = await import(${JSON.stringify(new URL("../src/node.ts", import.meta.url).href)});
+      const body = Buffer.alloc(3 << 20, 7);
+      const s = createServer((q, r) => r.writeHead(200, { "content-length": body.length, etag: '"e"', "last-modified": new Date().toUTCString() }).end(q.method == "HEAD" ? undefined : body));
+      await new Promise((r) => s.listen(0, "127.0.0.1", r));
+      const c = new S3Client({ endpoint: "http://127.0.0.1:" + s.address().port, credentials: { accessKeyId: "a", secretAccessKey: "b" }, fetch: nodeFetch });
+      const h = await c.headObject({ bucket: "b", key: "k" });
+      const d = await downloadFile(c, { bucket: "b", key: "k" });
+      let n = 0;
+      for await (const x of d.body) n += x.length;
+      s.close();
+      console.log(JSON.stringify({ n, size: h.size, undici: process.moduleLoadList.filter((m) => /undici/.test(m)) }));
+    `;
+    const out = await new Promise<string>((ok, no) =>
+      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: new URL("..", import.meta.url) }, (e, so, se) => (e ? no(new Error(se || String(e))) : ok(so))),
+    );
+    const r = JSON.parse(out.trim().split("\n").pop()!);
+    assert.equal(r.n, 3 << 20);
+    assert.equal(r.size, 3 << 20);
+    assert.deepEqual(r.undici, []);
   });
 });
