@@ -679,27 +679,33 @@ describe("nodeFetch with S3Client on a real S3 server", () => {
 });
 
 describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", () => {
-  const inputs: [string, HeadersInit][] = [
-    ["record", { "Content-Type": " text/plain\t", "X-Amz-Meta-A": "1", b: "" }],
-    ["pairs with repeats", [["x-a", "1"], ["X-A", "2"], ["set-cookie", "c=1"], ["Set-Cookie", "d=2"], ["accept", "*/*"]]],
-    ["a Headers", new Headers([["z", "1"], ["a", "2"], ["set-cookie", "e=3"]])],
+  // Iteration as the Fetch standard's "sort and combine" gives it (names lowercase and sorted,
+  // repeats joined with ", ", each set-cookie its own entry in its sorted place), which undici
+  // follows; Bun lists set-cookie last, so its Headers is compared only off Bun.
+  const inputs: [string, HeadersInit, [string, string][]][] = [
+    ["record", { "Content-Type": " text/plain\t", "X-Amz-Meta-A": "1", b: "" }, [["b", ""], ["content-type", "text/plain"], ["x-amz-meta-a", "1"]]],
+    ["pairs with repeats", [["x-a", "1"], ["X-A", "2"], ["set-cookie", "c=1"], ["Set-Cookie", "d=2"], ["accept", "*/*"]], [["accept", "*/*"], ["set-cookie", "c=1"], ["set-cookie", "d=2"], ["x-a", "1, 2"]]],
+    ["a Headers", new Headers([["z", "1"], ["a", "2"], ["set-cookie", "e=3"]]), [["a", "2"], ["set-cookie", "e=3"], ["z", "1"]]],
   ];
-  for (const [what, init] of inputs)
+  for (const [what, init, sorted] of inputs)
     test(`same reads as Headers: ${what}`, () => {
       const ours = new NodeHeaders(init), theirs = new Headers(init);
-      assert.deepEqual([...ours], [...theirs]);
-      assert.deepEqual([...ours.keys()], [...theirs.keys()]);
-      assert.deepEqual([...ours.values()], [...theirs.values()]);
+      assert.deepEqual([...ours], sorted);
+      if (!process.versions.bun) assert.deepEqual([...ours], [...theirs]);
+      assert.deepEqual([...ours.keys()], sorted.map(([k]) => k));
+      assert.deepEqual([...ours.values()], sorted.map(([, v]) => v));
       assert.deepEqual(ours.getSetCookie(), theirs.getSetCookie());
       const fe: string[] = [];
       ours.forEach((v, k) => fe.push(k + "=" + v));
-      assert.deepEqual(fe, [...theirs].map(([k, v]) => k + "=" + v));
+      assert.deepEqual(fe, sorted.map(([k, v]) => k + "=" + v));
       for (const n of ["content-type", "CONTENT-TYPE", "x-a", "set-cookie", "nope", "b"]) {
         assert.equal(ours.get(n), theirs.get(n), n);
         assert.equal(ours.has(n), theirs.has(n), n);
       }
       ours.set("X-A", "9"), theirs.set("X-A", "9"), ours.delete("accept"), theirs.delete("accept");
-      assert.deepEqual([...ours], [...theirs]);
+      assert.equal(ours.get("x-a"), "9");
+      assert.equal(ours.has("accept"), false);
+      if (!process.versions.bun) assert.deepEqual([...ours], [...theirs]);
     });
 
   test("invalid names and values are TypeErrors, as Headers makes them", () => {
@@ -726,7 +732,7 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
     assert.equal(Buffer.from(b).toString(), "abcd");
     assert.equal(b.byteLength, 4);
     const blob = await make("xyz").blob();
-    assert.equal(blob.type, "application/json");
+    assert.equal(blob.type, new Blob([], { type: "application/json" }).type); // Bun's Blob adds a charset
     assert.equal(await blob.text(), "xyz");
     assert.deepEqual([...(await make().bytes())], []);
     const empty = new NodeResponse(null, 204, "No Content", new NodeHeaders(), "");
@@ -739,7 +745,10 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
   test("a download through S3Client and nodeFetch never loads undici (Node's fetch, Headers, Response)", async () => {
     // In a fresh process: the test runner itself may have touched fetch's globals.
     const code = `
-      import { createServer } from "node:http";
+      // node:http through require: on Node 22 an ESM import of node:http reads every export, and
+      // one of them loads undici.
+      import { createRequire } from "node:module";
+      const { createServer } = createRequire(import.meta.url)("node:http");
       const { S3Client } = await import(${JSON.stringify(new URL("../src/client.ts", import.meta.url).href)});
       const { downloadFile } = await import(${JSON.stringify(new URL("../src/download.ts", import.meta.url).href)});
       const { nodeFetch } = await import(${JSON.stringify(new URL("../src/node.ts", import.meta.url).href)});
