@@ -72,47 +72,45 @@ const asciiOf = (raw: Uint8Array): [Uint8Array, number] => {
 const PIECE = 65536;
 
 /**
- * What the scanner works on: the text in pieces (one char per byte) with each piece's end offset,
- * its bytes (`B`, looked at for structure: a typed-array load is several times cheaper than
- * charCodeAt, which dispatches on the string's representation on every call), the UTF-8 bytes
- * themselves (`R`, for exact name compares and for decoding non-ASCII text) and how many bytes
- * were non-ASCII. A string is read as its UTF-8 bytes, so both inputs take one path; an ASCII
- * string is its own text. Pieces end just before a "<", so no text node and no tag straddles two;
- * only a comment, CDATA or PI can, and those are decoded from the bytes.
+ * What the scanner works on: the UTF-8 bytes (`R`: structure is read from them, as a typed-array
+ * load is several times cheaper than charCodeAt, which dispatches on the string's representation
+ * on every call; names compare as bytes), the text in pieces (one char per byte, for slicing)
+ * with each piece's end offset, and how many bytes were non-ASCII. A string is read as its UTF-8
+ * bytes, so both inputs take one path; an ASCII string is its own text. Pieces end just before a
+ * "<", so no text node and no tag straddles two; only a comment, CDATA or PI can, and those are
+ * decoded from the bytes. (A non-ASCII byte is >= 0x80 in R and U+0001 in the text: the scanner
+ * treats both as a name char that is not white space, so it needs no copy of its own.)
  */
-const load = (input: string | Uint8Array): [string[], number[], Uint8Array, Uint8Array, number] => {
+const load = (input: string | Uint8Array): [string[], number[], Uint8Array, number] => {
   for (let R = typeof input == "string" ? enc.encode(input) : input; ; ) {
-    const ascii = R.length == input.length && typeof input == "string", [B, k] = ascii ? [R, 0] : asciiOf(R), L = B.length, text: string[] = [], ends: number[] = [];
+    // tb: the bytes the text is decoded from (each non-ASCII byte standing as U+0001).
+    const ascii = R.length == input.length && typeof input == "string", [tb, k] = ascii ? [R, 0] : asciiOf(R), L = R.length, text: string[] = [], ends: number[] = [];
     if (ascii) text.push(input as string), ends.push(L);
     for (let a = 0, b; !ascii && (a < L || !text.length); a = b) {
       if ((b = a + PIECE) >= L) b = L;
       else {
-        while (b > a + PIECE / 2 && B[b] != 60) b--;
+        while (b > a + PIECE / 2 && R[b] != 60) b--;
         // No "<" in the last half: a text node this long gets a piece to itself, however long.
-        if (B[b] != 60) for (b = a + PIECE; b < L && B[b] != 60; b++);
+        if (R[b] != 60) for (b = a + PIECE; b < L && R[b] != 60; b++);
       }
-      text.push(utf8.decode(B.subarray(a, b)));
+      text.push(utf8.decode(tb.subarray(a, b)));
       ends.push(b);
     }
     // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n, in the bytes (offsets stay
     // byte offsets); one search per piece when there is none.
-    if (!text.some((t) => t.includes("\r"))) return [text, ends, B, R, k];
+    if (!text.some((t) => t.includes("\r"))) return [text, ends, R, k];
     R = enc.encode((input = utf8.decode(R).replace(/\r\n?/g, "\n")));
   }
 };
 
 // Out of line: inlined into the scanner, this rare path cost ~30% of its speed (V8 deopts there).
-// A name (fail given) must not hold a literal U+0001, which the scanner took for a non-ASCII byte.
-const slow = (raw: Uint8Array, a: number, b: number, fail?: (m: string, at: number) => never) => {
-  const s = utf8.decode(raw.subarray(a, b)), i = fail ? s.indexOf("\x01") : -1;
-  return i < 0 ? s : fail!("Invalid name", a + enc.encode(s.slice(0, i)).length);
-};
+const slow = (raw: Uint8Array, a: number, b: number) => utf8.decode(raw.subarray(a, b));
 
 /** The document as a tree: text, or UTF-8 bytes as they came from the network. */
 export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength = 1 << 26 }: XmlOptions = {}): XmlElement {
   // Before any work on the input (UTF-16 units, or bytes).
   if (input.length > maxLength) throw Object.assign(new XmlError(`Input longer than maxLength ${maxLength} at line 1:1`), { line: 1, column: 1, offset: 0 });
-  const [text, ends, B, R, k] = load(input), L = B.length, raw = k ? R : undefined;
+  const [text, ends, R, k] = load(input), L = R.length, raw = k ? R : undefined;
   // line:column only now, on the error path: the hot path tracks no positions. The offset is
   // counted in the input's own units (UTF-16 for a string).
   const fail = (message: string, offset: number): never => {
@@ -129,42 +127,40 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   // The text of [a, b): from the bytes when a non-ASCII byte stands there as U+0001 (or it straddles
   // pieces). hi: the next U+0001 at or after the last a, or the piece's end: searched once per run.
   let hi = raw ? -1 : 2 ** 32;
-  const str = (a: number, b: number, nm?: 1) => {
+  const str = (a: number, b: number) => {
     if (a >= p1) to(a);
     if (hi < a) hi = next("\x01", a);
-    return hi < b || b > p1 ? slow(R, a, b, nm && fail) : ps.slice(a - p0, b - p0);
+    return hi < b || b > p1 ? slow(R, a, b) : ps.slice(a - p0, b - p0);
   };
   // The first s (1 to 3 ASCII chars) at or after from.
   const find = (s: string, from: number, at: number): number => {
-    for (let i = from, n = s.length; i + n <= L; i++) if (B[i] == s.charCodeAt(0) && (n < 2 || B[i + 1] == s.charCodeAt(1)) && (n < 3 || B[i + 2] == s.charCodeAt(2))) return i;
+    for (let i = from, n = s.length; i + n <= L; i++) if (R[i] == s.charCodeAt(0) && (n < 2 || R[i + 1] == s.charCodeAt(1)) && (n < 3 || R[i + 2] == s.charCodeAt(2))) return i;
     return fail("No closing " + s, at);
   };
   const is = (s: string, i: number) => {
-    for (let j = 0; j < s.length; j++) if (B[i + j] != s.charCodeAt(j)) return false;
+    for (let j = 0; j < s.length; j++) if (R[i + j] != s.charCodeAt(j)) return false;
     return true;
   };
-  // sub: the code standing for a non-ASCII character, 1 for bytes' text (65, an ordinary name
-  // char, when there is none). It is below 32 but not white space; in a name it is a name char.
-  const sub = raw ? 1 : 65;
   const ws = (i: number, c = 0): number => {
-    while ((c = B[i]) <= 32 && c != sub) i++;
+    while ((c = R[i]) <= 32) i++;
     return i;
   };
   // Fails at i, or with "No closing >" when the input ended there.
   const bad = (message: string, i: number) => fail(i < L ? message : "No closing >", i);
-  // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", non-ASCII.
+  // Name chars accepted: ASCII letters and "_" (and a few other >= "A"), "-", ".", digits, ":", and
+  // every byte of a non-ASCII character (all >= 0x80).
   // Whatever follows a name is checked by the caller, so junk like <a"b> still fails.
   const nameTail = (i: number, c = 0): number => {
-    while ((c = B[i]) >= 65 || (c > 44 && c < 59 && c != 47) || c == sub) i++;
+    while ((c = R[i]) >= 65 || (c > 44 && c < 59 && c != 47)) i++;
     return i;
   };
-  const nameEnd = (i: number, c = B[i]): number => (c >= 65 || c == 58 || c == sub ? nameTail(i + 1) : bad("Invalid name", i));
+  const nameEnd = (i: number, c = R[i]): number => (c >= 65 || c == 58 ? nameTail(i + 1) : bad("Invalid name", i));
   // Only the 5 predefined entities and character references to valid code points (no NUL, no
   // surrogates, <= 0x10FFFF). A bad one fails at once, so a long run of "&" stays linear.
   // Error path: where in the bytes the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
   const ampAt = (at: number, s: string, j: number) => {
     let p = at - 1;
-    for (let m = s.slice(0, j).split("&").length; m--; ) for (p++; B[p] != 38; p++);
+    for (let m = s.slice(0, j).split("&").length; m--; ) for (p++; R[p] != 38; p++);
     return p;
   };
   const decode = (s: string, at: number): string => {
@@ -188,7 +184,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   for (;;) {
     // AWS sends compact XML, where "<" mostly follows ">": skip the search then. Else it is in this
     // piece, or it is the next piece's first char (or the end).
-    if (B[pos] == 60) lt = pos;
+    if (R[pos] == 60) lt = pos;
     else {
       if (pos >= p1) to(pos);
       lt = next("<", pos);
@@ -198,7 +194,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       else if ((t = ws(pos)) < lt) fail("Text outside root", t);
     }
     if (lt >= L) break;
-    c = B[lt + 1];
+    c = R[lt + 1];
     if (c == 47) {
       if (!cur) fail("Unexpected end tag", lt);
       n = cur!.name;
@@ -208,8 +204,8 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       e = lt + 2 + nl;
       // Different bytes may still decode alike (invalid UTF-8 reads as U+FFFD): compare as text then.
       if (t >= 0 && raw && slow(raw, lt + 2, (e = nameTail(lt + 2))) == n) t = -1;
-      if (B[e] != 62) e = ws(e);
-      if (t >= 0 || B[e] != 62) fail(`Expected </${n}>`, lt);
+      if (R[e] != 62) e = ws(e);
+      if (t >= 0 || R[e] != 62) fail(`Expected </${n}>`, lt);
       cur = stack.pop();
       nl = at.pop()!;
       ns = at.pop()!;
@@ -224,14 +220,14 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
       if (root && !cur) fail("Second root", lt);
       if (stack.length >= maxDepth) fail("Nesting deeper than maxDepth " + maxDepth, lt);
       // Leaves (most elements) share one empty children array until a first child arrives.
-      el = { name: str(lt + 1, (te = t = nameEnd(lt + 1)), 1), attributes: EMPTY, children: NONE, text: "" };
+      el = { name: str(lt + 1, (te = t = nameEnd(lt + 1))), attributes: EMPTY, children: NONE, text: "" };
       attrs = undefined;
       // Most tags are bare "<Name>": one look at the next char then.
-      while ((c = B[(e = B[t] == 62 ? t : ws(t))]) != 62 && !(c == 47 && B[e + 1] == 62)) {
+      while ((c = R[(e = R[t] == 62 ? t : ws(t))]) != 62 && !(c == 47 && R[e + 1] == 62)) {
         if (e == t) bad("Malformed tag", e);
         t = nameEnd(e);
-        const a = str(e, t, 1);
-        if (B[(e = ws(t))] != 61 || ((c = B[(e = ws(e + 1))]) != 34 && c != 39)) fail("Malformed attribute " + a, e);
+        const a = str(e, t);
+        if (R[(e = ws(t))] != 61 || ((c = R[(e = ws(e + 1))]) != 34 && c != 39)) fail("Malformed attribute " + a, e);
         t = find(c == 34 ? '"' : "'", e + 1, e);
         let v = str(e + 1, t++);
         if (v.includes("<")) fail("< in attribute value", find("<", e + 1, e));
