@@ -160,7 +160,7 @@ export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength 
   // Error path: where in the bytes the "&" at s[j] stands (s, decoded from bytes, is shorter than its bytes).
   const ampAt = (at: number, s: string, j: number) => {
     let p = at - 1;
-    for (let m = s.slice(0, j).split("&").length; m--; ) for (p++; R[p] != 38; p++);
+    for (let m = s.slice(0, j).split("&").length; m--; ) for (p++; p < L && R[p] != 38; p++);
     return p;
   };
   const decode = (s: string, at: number): string => {
