@@ -366,7 +366,7 @@ export class S3Client {
   /** The body streams from the response, never buffered; the per-attempt timeout covers only the headers. */
   async getObject(p: GetObjectParams): Promise<GetObjectResult> {
     const [res] = await this.send("GET", p, ...this.obj(p), undefined, true);
-    return { ...meta(res), body: res.body ?? new Response("").body!, status: res.status };
+    return { ...meta(res), body: res.body ?? new ReadableStream({ start: (c) => c.close() }), status: res.status };
   }
 
   async headObject(p: GetObjectParams): Promise<ObjectMetadata> {

@@ -166,6 +166,13 @@ describe("query and headers", () => {
     assert.equal(s.calls[0].url, "https://bkt.s3.us-east-1.amazonaws.com/?list-type=2");
   });
 
+  test("getObject: a success without a body (204) gives an empty, readable stream", async () => {
+    const r = await mk(stub({ status: 204, body: null }).f).getObject({ bucket: "b", key: "k" });
+    assert.equal(r.status, 204);
+    assert.equal(r.contentLength, 0);
+    assert.deepEqual(await r.body.getReader().read(), { done: true, value: undefined });
+  });
+
   test("getObject: query overrides, conditionals quoted, dates as HTTP dates, checksum mode", async () => {
     const s = stub({ status: 206, body: "x" });
     const d = new Date("2024-01-02T03:04:05Z");
