@@ -4,6 +4,8 @@
 // depth and length are bounded, and there is no backtracking regex. Speed: the hot path is
 // indexOf on the text and loads from its bytes; line:column is computed only when an error is thrown.
 
+import { utf8 } from "./hash.ts";
+
 export interface XmlElement {
   name: string;
   /** Decoded values. Elements without attributes share one frozen empty object: read it, don't write it. */
@@ -32,38 +34,38 @@ export class XmlError extends Error {
   declare offset: number;
 }
 XmlError.prototype.name = "XmlError";
+const xmlError = (message: string, line: number, column: number, offset: number) =>
+  Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset });
 
 const EMPTY = Object.freeze({}) as Record<string, string>, NONE = Object.freeze([]) as unknown as XmlElement[];
 // ignoreBOM: a U+FEFF is data unless it opens the document (a key may start with one).
-const utf8 = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
-
-const enc = /* @__PURE__ */ new TextEncoder();
+const dec = /* @__PURE__ */ new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Bytes as the text's bytes: every byte >= 0x80 becomes U+0001, a character XML forbids, so the
  * text decodes as pure ASCII. Why: TextDecoder has a fast path for ASCII on every runtime (Node
  * 20's general UTF-8 path is several times slower), and a single non-ASCII character would make
  * the string two-byte, slower to slice and compare. Offsets stay byte offsets, so the few names
- * and texts holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns those
- * bytes and how many were non-ASCII. Never writes to `raw` (a Node Buffer's slice() is a view:
- * copies are made with new Uint8Array).
+ * and texts holding U+0001 are decoded from the original bytes (`str` in parseXml). Returns `raw`
+ * itself when it is all ASCII. Never writes to `raw` (a Node Buffer's slice() is a view: copies
+ * are made with new Uint8Array).
  */
 // The copy asciiOf writes its stand-ins into, reused across documents up to 1 MiB (a 1000-key
 // listing is ~350 KB): a parse is synchronous, so one buffer serves every parse.
 let scratch = new Uint8Array(0);
-const asciiOf = (raw: Uint8Array): [Uint8Array, number] => {
+const asciiOf = (raw: Uint8Array): Uint8Array => {
   // 8 bytes a step: a pair of words with no high bit needs no look (several times faster than
   // bytewise). The copy that gets the U+0001s is made at the first non-ASCII byte.
-  let u: Uint8Array | undefined, n = raw.length >> 3, j, k = 0;
+  let u: Uint8Array | undefined, n = raw.length >> 3, j;
   const copy = () => {
     const c = raw.length > 1 << 20 ? new Uint8Array(raw.length) : scratch.length < raw.length ? (scratch = new Uint8Array(Math.max(raw.length, 65536))) : scratch;
     c.set(raw);
     return c;
   };
   const w = new Int32Array(raw.byteOffset & 3 ? new Uint8Array(raw.subarray(0, n * 8)).buffer : raw.buffer, raw.byteOffset & 3 ? 0 : raw.byteOffset, n * 2);
-  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= copy(), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) (u[j] = 1), k++;
-  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) ((u ||= copy())[j] = 1), k++;
-  return [u ? u.subarray(0, raw.length) : raw, k];
+  for (let i = 0; i < n * 2; i += 2) if ((w[i] | w[i + 1]) & -0x7f7f7f80) for (u ||= copy(), j = i * 4; j < i * 4 + 8; j++) if (u[j] > 127) u[j] = 1;
+  for (j = n * 8; j < raw.length; j++) if (raw[j] > 127) (u ||= copy())[j] = 1;
+  return u ? u.subarray(0, raw.length) : raw;
 };
 
 // The text is made in pieces of at most this many bytes: V8 puts a string over 128 KiB in its
@@ -75,47 +77,47 @@ const PIECE = 65536;
  * What the scanner works on: the UTF-8 bytes (`R`: structure is read from them, as a typed-array
  * load is several times cheaper than charCodeAt, which dispatches on the string's representation
  * on every call; names compare as bytes), the text in pieces (one char per byte, for slicing)
- * with each piece's end offset, and how many bytes were non-ASCII. A string is read as its UTF-8
+ * with each piece's end offset, and whether any byte was non-ASCII. A string is read as its UTF-8
  * bytes, so both inputs take one path; an ASCII string is its own text. Pieces end just before a
  * "<", so no text node and no tag straddles two; only a comment, CDATA or PI can, and those are
  * decoded from the bytes. (A non-ASCII byte is >= 0x80 in R and U+0001 in the text: the scanner
  * treats both as a name char that is not white space, so it needs no copy of its own.)
  */
-const load = (input: string | Uint8Array): [string[], number[], Uint8Array, number] => {
-  for (let R = typeof input == "string" ? enc.encode(input) : input; ; ) {
+const load = (input: string | Uint8Array): [string[], number[], Uint8Array, boolean] => {
+  for (let R = utf8(input); ; ) {
     // tb: the bytes the text is decoded from (each non-ASCII byte standing as U+0001).
-    const ascii = R.length == input.length && typeof input == "string", [tb, k] = ascii ? [R, 0] : asciiOf(R), L = R.length, text: string[] = [], ends: number[] = [];
+    const ascii = typeof input == "string" && R.length == input.length, tb = ascii ? R : asciiOf(R), L = R.length, text: string[] = [], ends: number[] = [];
     if (ascii) text.push(input as string), ends.push(L);
-    for (let a = 0, b; !ascii && (a < L || !text.length); a = b) {
+    else for (let a = 0, b; a < L || !text.length; a = b) {
       if ((b = a + PIECE) >= L) b = L;
       else {
         while (b > a + PIECE / 2 && R[b] != 60) b--;
         // No "<" in the last half: a text node this long gets a piece to itself, however long.
         if (R[b] != 60) for (b = a + PIECE; b < L && R[b] != 60; b++);
       }
-      text.push(utf8.decode(tb.subarray(a, b)));
+      text.push(dec.decode(tb.subarray(a, b)));
       ends.push(b);
     }
     // End-of-line handling (XML 1.0 §2.11): \r\n and lone \r read as \n, in the bytes (offsets stay
     // byte offsets); one search per piece when there is none.
-    if (!text.some((t) => t.includes("\r"))) return [text, ends, R, k];
-    R = enc.encode((input = utf8.decode(R).replace(/\r\n?/g, "\n")));
+    if (!text.some((t) => t.includes("\r"))) return [text, ends, R, tb != R];
+    R = utf8((input = dec.decode(R).replace(/\r\n?/g, "\n")));
   }
 };
 
 // Out of line: inlined into the scanner, this rare path cost ~30% of its speed (V8 deopts there).
-const slow = (raw: Uint8Array, a: number, b: number) => utf8.decode(raw.subarray(a, b));
+const slow = (raw: Uint8Array, a: number, b: number) => dec.decode(raw.subarray(a, b));
 
 /** The document as a tree: text, or UTF-8 bytes as they came from the network. */
 export function parseXml(input: string | Uint8Array, { maxDepth = 64, maxLength = 1 << 26 }: XmlOptions = {}): XmlElement {
   // Before any work on the input (UTF-16 units, or bytes).
-  if (input.length > maxLength) throw Object.assign(new XmlError(`Input longer than maxLength ${maxLength} at line 1:1`), { line: 1, column: 1, offset: 0 });
-  const [text, ends, R, k] = load(input), L = R.length, raw = k ? R : undefined;
+  if (input.length > maxLength) throw xmlError("Input longer than maxLength " + maxLength, 1, 1, 0);
+  const [text, ends, R, nonAscii] = load(input), L = R.length, raw = nonAscii ? R : undefined;
   // line:column only now, on the error path: the hot path tracks no positions. The offset is
   // counted in the input's own units (UTF-16 for a string).
   const fail = (message: string, offset: number): never => {
-    const before = utf8.decode(R.subarray(0, offset)), lines = before.split("\n"), line = lines.length, column = lines.pop()!.length + 1;
-    throw Object.assign(new XmlError(`${message} at line ${line}:${column}`), { line, column, offset: typeof input == "string" ? before.length : offset });
+    const before = dec.decode(R.subarray(0, offset)), lines = before.split("\n"), line = lines.length, column = lines.pop()!.length + 1;
+    throw xmlError(message, line, column, typeof input == "string" ? before.length : offset);
   };
   // The piece being read: its text, start and end. Reads come in document order, so it only moves on.
   let pi = 0, ps = text[0], p0 = 0, p1 = ends[0];
