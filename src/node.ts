@@ -9,7 +9,7 @@ import { downloadFile, type Download, type DownloadOptions } from "./download.ts
 
 // node:tls and node:crypto are loaded on first use: together ~1.3 MiB of RSS that a download over
 // plain http (a local MinIO, RGW) never needs, and that counts against a small container.
-const load = /* @__PURE__ */ createRequire(import.meta.url);
+const require = /* @__PURE__ */ createRequire(import.meta.url);
 
 /**
  * Write `path` atomically: `write` fills a temp file beside it (`.<name>.<random>.part`, same
@@ -18,7 +18,7 @@ const load = /* @__PURE__ */ createRequire(import.meta.url);
  * partial file under the final name.
  */
 export async function writeFileAtomic(path: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${(load("node:crypto") as typeof import("node:crypto")).randomBytes(6).toString("hex")}.part`);
+  const tmp = join(dirname(path), `.${basename(path)}.${(require("node:crypto") as typeof import("node:crypto")).randomBytes(6).toString("hex")}.part`);
   try {
     const fh = await open(tmp, "wx");
     try {
@@ -114,7 +114,7 @@ function dial(https: boolean, host: string, port: number, key: string): Conn {
   const c: Conn = { key, data: () => {}, end: () => {} } as unknown as Conn;
   const onread = { buffer: readBuffer, callback: (n: number, b: Uint8Array) => (c.data(b, n), true) }; // pausing is explicit (c.s.pause())
   const s = (c.s = https
-    ? (load("node:tls") as typeof Tls).connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"], onread } as Tls.ConnectionOptions) // onread: missing from @types/node
+    ? (require("node:tls") as typeof Tls).connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"], onread } as Tls.ConnectionOptions) // onread: missing from @types/node
     : net.connect({ host, port, onread }));
   s.setNoDelay(true);
   s.setKeepAlive(true, 1000);
@@ -435,17 +435,11 @@ export const nodeFetch = Object.assign(
           text = "";
           if (h.status == 101) throw invalid("101 Switching Protocols was not asked for");
           if (h.status < 200) continue; // 100 Continue, 103 Early Hints...: the real response follows
-          const hd = new NodeHeaders();
-          let te: string | undefined, cl: string | undefined;
-          for (const [k, v] of h.headers) {
-            hd.append(k, v);
-            const lk = k.toLowerCase();
-            if (lk == "transfer-encoding") te = te == null ? v : te + "," + v;
-            else if (lk == "content-length") cl = cl == null ? v : cl + "," + v;
-          }
+          if (h.status > 599) throw invalid(`unusable (HTTP ${h.status}): status outside 200-599`); // as fetch's Response
+          const hd = new NodeHeaders(h.headers), te = hd.get("transfer-encoding"), cl = hd.get("content-length"); // repeats joined with ", "
           keep = h.keepAlive && !closing;
-          // No body bytes on the wire after these; 205's body is read and dropped (the Response
-          // constructor refuses a body for 204, 205 and 304).
+          // No body bytes on the wire after these; 205's body is read and dropped (fetch gives 204,
+          // 205 and 304 a null body).
           const noBytes = method == "HEAD" || h.status == 204 || h.status == 304;
           if (noBytes) framing = 0;
           else if (te != null) {
@@ -479,8 +473,6 @@ export const nodeFetch = Object.assign(
                   },
                   { highWaterMark: QUEUED_BYTES, size: (x) => x.length },
                 );
-          // fetch's Response takes only 200-599.
-          if (h.status > 599) throw invalid(`unusable (HTTP ${h.status}): status outside 200-599`);
           const res = new NodeResponse(stream, h.status, h.statusText, hd, href.replace(/#.*/s, "")) as unknown as Response;
           phase = 1;
           resolve(res);
