@@ -141,7 +141,11 @@ const summary = names.map((n) => ({
 const get = (n: string) => summary.find((s) => s.name == n)!;
 const bare = get("bare"), sdk = get("aws-sdk");
 const rows = [["contender", "MiB/s", "peak RSS MiB", "(max)", "RSS after import", "vs bare node"]];
-for (const s of summary) rows.push([s.name == "bare" ? "bare node (no download)" : s.name == "fetch" ? "global fetch alone (ref)" : s.name == "nodefetch" ? "nodeFetch alone (ref)" : s.name == "http" ? "node:http alone (ref)" : s.name == "curl" ? "curl (ref)" : s.name == "s3-edge-nodefetch" ? "s3-edge (nodeFetch)" : s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
+const LABELS: Record<string, string> = {
+  bare: "bare node (no download)", "s3-edge-nodefetch": "s3-edge (nodeFetch)", nodefetch: "nodeFetch alone (ref)",
+  fetch: "global fetch alone (ref)", http: "node:http alone (ref)", curl: "curl (ref)",
+};
+for (const s of summary) rows.push([LABELS[s.name] ?? s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
   isNaN(s.peakRssMiB) ? "n/a" : s.peakRssMiB.toFixed(1), isNaN(s.maxPeakRssMiB) ? "" : s.maxPeakRssMiB.toFixed(1),
   isNaN(s.rssAfterImportMiB) ? "" : s.rssAfterImportMiB.toFixed(1), s.name == "bare" || isNaN(s.peakRssMiB) ? "" : `+${(s.peakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`]);
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
