@@ -3,7 +3,8 @@
 // timeouts, caller abort and clock-skew correction.
 import { SigV4Signer, encodePath, encodeRfc3986, type Credentials, type SignedRequest } from "./sigv4.ts";
 import { parseXml, childText, type XmlElement } from "./xml.ts";
-import { InputError, S3Error, NetworkError, TimeoutError } from "./errors.ts";
+import { InputError, S3Error, NetworkError, TimeoutError, isTransient } from "./errors.ts";
+import { anySignal, sleep } from "./abort.ts";
 
 export interface S3ClientOptions {
   /** Default "us-east-1"; "auto" for Cloudflare R2. */
@@ -150,21 +151,6 @@ const diff = (a: string, b = "") => {
   for (let i = 0; i < x.length || i < y.length; i++) x[i] != y[i] && o.push(`  line ${i + 1}: ours ${json(x[i])}, server ${json(y[i])}`);
   return o.join("\n");
 };
-// AbortSignal.any is missing on older runtimes; the fallback keeps a listener on the caller's signal.
-const any = (a: AbortSignal, b: AbortSignal): AbortSignal => {
-  if (AbortSignal.any) return AbortSignal.any([a, b]);
-  const c = new AbortController();
-  for (const s of [a, b]) s.aborted ? c.abort(s.reason) : s.addEventListener("abort", () => c.abort(s.reason));
-  return c.signal;
-};
-/** Resolves after ms, or rejects with the signal's reason as soon as it aborts. */
-export const sleep = (ms: number, s?: AbortSignal) =>
-  new Promise<void>((ok, no) => {
-    const t = setTimeout(() => (s?.removeEventListener("abort", stop), ok()), ms);
-    const stop = () => (clearTimeout(t), no(s!.reason));
-    s?.aborted ? stop() : s?.addEventListener("abort", stop);
-  });
-
 /** The metadata headers of a GET or HEAD response. */
 const meta = (r: Response): ObjectMetadata => {
   const h = r.headers, g = (n: string) => h.get(n) ?? undefined, n = +(g("content-length") ?? 0);
@@ -255,7 +241,7 @@ export class S3Client {
       let res: Response | undefined, data = NO_BODY;
       timedOut = 0;
       try {
-        res = await (o.fetch ?? fetch)(url, { method: m, headers: h, body: body as BodyInit, signal: signal ? any(signal, c.signal) : c.signal });
+        res = await (o.fetch ?? fetch)(url, { method: m, headers: h, body: body as BodyInit, signal: signal ? anySignal(signal, c.signal) : c.signal });
         if (!(res.ok && stream)) data = m == "HEAD" || res.status == 304 ? (res.body?.cancel().catch(() => {}), NO_BODY) : new Uint8Array(await res.arrayBuffer());
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
@@ -274,7 +260,7 @@ export class S3Client {
           skewed = n--;
           continue;
         }
-        if (!(st > 499 || st == 429 || st == 408 || /^(SlowDown|RequestTimeout|InternalError)$/.test(e.code))) throw e;
+        if (!isTransient(e)) throw e;
         err = e;
       }
       if (n >= max) break;

@@ -2,7 +2,7 @@
 // splicing two versions, and verify length and S3 checksums. Never a silent short or wrong body.
 import { b64, crc32, crc32c, crcBytes } from "./checksum.ts";
 import type { RequestOptions, S3Client, SseCustomerKey } from "./client.ts";
-import { DownloadError } from "./errors.ts";
+import { DownloadError, isTransient } from "./errors.ts";
 import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
 
 export interface DownloadOptions extends RequestOptions, SseCustomerKey {
@@ -91,13 +91,12 @@ export async function downloadFile(client: Pick<S3Client, "getObject">, o: Downl
             try {
               next = await client.getObject({ ...p, ifMatch: etag, range: `bytes=${start + received}-${start + total - 1}` });
             } catch (e: any) {
-              // Only an S3Error has a status.
-              if (e?.status < 500) {
-                if (e.status == 412) fail("ObjectChanged");
-                if (e.status == 416) fail("LengthMismatch");
+              if (!isTransient(e)) {
+                if (e?.status == 412) fail("ObjectChanged");
+                if (e?.status == 416) fail("LengthMismatch");
                 throw e;
               }
-              continue; // transport failure or 5xx after the client's retries: spend one resume
+              continue; // a transient failure after the client's retries: spend one resume
             }
             reader = next.body.getReader();
             // Guards servers that ignore If-Match or Range: splicing would corrupt silently.

@@ -7,8 +7,9 @@
 // default look-back covers multipart uploads, whose LastModified is their start time, of many GB on
 // slow links; the maxSeen cap (5000 entries, ~100 B each) bounds the state whatever the bucket size.
 // A null/undefined state means "first poll".
-import { listPages, sleep, type S3Client, type S3Object } from "./client.ts";
-import { InputError } from "./errors.ts";
+import { listPages, type S3Client, type S3Object } from "./client.ts";
+import { InputError, isTransient } from "./errors.ts";
+import { sleep } from "./abort.ts";
 
 /** Metadata of one new (or overwritten) object; fetch the bytes with downloadFile. */
 export interface FileEvent {
@@ -118,11 +119,10 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
         r = await poll(state, { signal });
       } catch (e: any) {
         if (signal?.aborted) return;
-        // The client already spent its retry budget; a 5xx/429/network failure is worth another
-        // try next interval (the state did not move, so nothing is lost). Anything else
+        // The client already spent its retry budget; a transient failure is worth another try
+        // next interval (the state did not move, so nothing is lost). Anything else
         // (NoSuchBucket, AccessDenied, bad state) will not heal by waiting: throw it.
-        // (NetworkError and TimeoutError carry `attempts`.)
-        if (!(e?.attempts || e?.status >= 500 || e?.status == 429)) throw e;
+        if (!isTransient(e)) throw e;
         onError?.(e);
       }
       if (r) {
