@@ -58,43 +58,44 @@ export class DownloadError extends Error {
 }
 
 /**
- * The one transient-error policy: what is worth another try, with the reason for each entry. The
- * client's retries, the trigger's watch(), download resumes, the SQS consumer and the CLI all ask
- * isTransient(); nothing else decides "transient".
+ * The one transient-error policy: what is worth another try. The client's retries, the trigger's
+ * watch(), download resumes, the SQS consumer and the CLI all ask isTransient(); nothing else
+ * decides "transient". Data, with the reason for each entry beside it (comments, not strings: the
+ * edge bundle pays for every string).
  */
 export const TRANSIENT = {
-  /** HTTP statuses (any 5xx is transient too: a server fault, not a fault of the request). */
-  statuses: {
-    408: "Request Timeout: the server gave up waiting for the request; a new connection usually succeeds",
-    429: "Too Many Requests: throttled; back off and try again",
-  } as Record<number, string>,
-  /** S3 error codes, whatever status they come with (some proxies send them with a 400 or 200). */
-  codes: {
-    SlowDown: "S3 asks to reduce the request rate (503)",
-    RequestTimeout: "the socket was not read or written in time (400 on S3): a fresh attempt succeeds",
-    InternalError: "a server fault; AWS's own guidance is to retry",
-    ServiceUnavailable: "a server fault (503)",
-    Throttling: "throttled (SQS, STS and other AWS JSON services)",
-    ThrottlingException: "throttled (AWS JSON 1.0 services such as SQS)",
-    RequestThrottled: "throttled (SQS query protocol)",
-    InvalidResponse: "a broken or truncated response (a proxy, a connection cut mid-page) may be whole next time",
-  } as Record<string, string>,
-  /** DownloadError codes: the resume budget was spent on a flaky connection; waiting may heal it. */
-  downloadCodes: {
-    Truncated: "the connection kept breaking; the object was intact, the network was not",
-    Stalled: "the body delivered under minBytesPerSecond for too long",
-  } as Record<string, string>,
+  /** HTTP statuses; any 5xx is transient too (a server fault, not a fault of the request). */
+  statuses: [
+    408, // Request Timeout: the server gave up waiting for the request; a new connection usually succeeds
+    429, // Too Many Requests: throttled; back off and try again
+  ],
+  /** Error codes, whatever status they come with (some proxies send them with a 400 or 200). */
+  codes: [
+    "SlowDown", // S3 asks to reduce the request rate (503)
+    "RequestTimeout", // S3: the socket was not read or written in time (400); a fresh attempt succeeds
+    "InternalError", // a server fault; AWS's guidance is to retry
+    "ServiceUnavailable", // a server fault (503)
+    "Throttling", // throttled (STS and other AWS query services)
+    "ThrottlingException", // throttled (AWS JSON 1.0 services such as SQS)
+    "RequestThrottled", // throttled (SQS query protocol)
+    "InvalidResponse", // a broken or truncated response (a proxy, a cut connection) may be whole next time
+  ],
+  /** DownloadError codes: the resume budget ran out on a flaky connection; waiting may heal it. */
+  downloadCodes: [
+    "Truncated", // the connection kept breaking: the object was intact, the network was not
+    "Stalled", // the body kept delivering under minBytesPerSecond
+  ],
 };
 
 /**
  * True when waiting and trying again may succeed: network failures and timeouts, 5xx, 408, 429,
- * the S3 codes in TRANSIENT.codes, and downloads that ran out of resumes. False for what waiting
+ * the codes in TRANSIENT.codes, and downloads that ran out of resumes. False for what waiting
  * cannot fix (NoSuchBucket, AccessDenied, a bad argument, a checksum mismatch, a changed object).
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof NetworkError) return true;
   if (error instanceof S3Error)
-    return error.status >= 500 || Object.hasOwn(TRANSIENT.statuses, error.status) || Object.hasOwn(TRANSIENT.codes, error.code);
-  if (error instanceof DownloadError) return Object.hasOwn(TRANSIENT.downloadCodes, error.code);
+    return error.status >= 500 || TRANSIENT.statuses.includes(error.status) || TRANSIENT.codes.includes(error.code);
+  if (error instanceof DownloadError) return TRANSIENT.downloadCodes.includes(error.code);
   return false;
 }
