@@ -17,6 +17,15 @@ export interface FileEvent {
   storageClass?: string;
   /** true when this key was emitted before (within the look-back window) and now has a new ETag or LastModified */
   isUpdate?: boolean;
+  // Set only on events parsed from notifications (parseS3Events), where the format carries them.
+  // Such an event's lastModified is its eventTime: on AWS the time S3 finished the request (later
+  // than LastModified for a multipart upload), on RGW equal to it. Match by key and ETag, not time.
+  /** the notification's own name for the change ("ObjectCreated:Put", "Object Created", "PutObject") */
+  eventName?: string;
+  eventTime?: Date;
+  /** per key, a later change has a greater sequencer (compare after right-padding with "0") */
+  sequencer?: string;
+  versionId?: string;
 }
 
 type Seen = [at: string, etag: string];
