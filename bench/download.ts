@@ -82,7 +82,7 @@ await esbuild.build({
 });
 
 await esbuild.build({
-  entryPoints: [new URL("../src/node.ts", here).pathname], bundle: true, format: "esm", platform: "node", target: "node20",
+  entryPoints: [new URL("../src/node/index.ts", here).pathname], bundle: true, format: "esm", platform: "node", target: "node20",
   outfile: new URL(".build/s3-edge-node.mjs", here).pathname, logLevel: "error",
 });
 

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { S3Client, newFileTrigger, type FileEvent } from "../src/index.ts";
-import { downloadToFile } from "../src/node.ts";
+import { downloadToFile } from "../src/node/index.ts";
 
 const env = process.env;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

@@ -12,7 +12,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { listPages, S3Client } from "./client.ts";
 import { downloadFile } from "./download.ts";
 import { InputError, NetworkError, S3Error } from "./errors.ts";
-import { downloadToFile, nodeFetch, writeFileAtomic } from "./node.ts";
+import { downloadToFile, nodeFetch, writeFileAtomic } from "./node/index.ts";
 import { newFileTrigger, type FileEvent, type TriggerState } from "./trigger.ts";
 
 const HELP = `s3-edge — S3 from the command line (ls, get, presign, watch for new files)

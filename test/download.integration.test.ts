@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { S3Client } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
 import { DownloadError, S3Error } from "../src/errors.ts";
-import { downloadToFile } from "../src/node.ts";
+import { downloadToFile } from "../src/node/index.ts";
 import { randomData } from "./support/rangeserver.ts";
 import { s3TestServer, uniqueBucket } from "./support/s3server.ts";
 

@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { S3Client, type GetObjectResult } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
 import { DownloadError, NetworkError, S3Error } from "../src/errors.ts";
-import { downloadToFile } from "../src/node.ts";
+import { downloadToFile } from "../src/node/index.ts";
 import { randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
 
 const MiB = 1 << 20;

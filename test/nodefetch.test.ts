@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { S3Client } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
 import { execFile } from "node:child_process";
-import { nodeFetch, NodeHeaders, NodeResponse } from "../src/node.ts";
+import { nodeFetch, NodeHeaders, NodeResponse } from "../src/node/index.ts";
 import { s3TestServer, uniqueBucket } from "./support/s3server.ts";
 
 const MiB = 1 << 20;
@@ -270,7 +270,7 @@ describe("downloadToFile through nodeFetch", () => {
     const { mkdtemp, readFile, rm } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
-    const { downloadToFile } = await import("../src/node.ts");
+    const { downloadToFile } = await import("../src/node/index.ts");
     const data = randomBytes(7 * MiB + 12345);
     handler = (_q, res) => {
       res.writeHead(200, { "content-length": String(data.length), etag: '"e1"', "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT" });
@@ -751,7 +751,7 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
       const { createServer } = createRequire(import.meta.url)("node:http");
       const { S3Client } = await import(${JSON.stringify(new URL("../src/client.ts", import.meta.url).href)});
       const { downloadFile } = await import(${JSON.stringify(new URL("../src/download.ts", import.meta.url).href)});
-      const { nodeFetch } = await import(${JSON.stringify(new URL("../src/node.ts", import.meta.url).href)});
+      const { nodeFetch } = await import(${JSON.stringify(new URL("../src/node/index.ts", import.meta.url).href)});
       const body = Buffer.alloc(3 << 20, 7);
       const s = createServer((q, r) => r.writeHead(200, { "content-length": body.length, etag: '"e"', "last-modified": new Date().toUTCString() }).end(q.method == "HEAD" ? undefined : body));
       await new Promise((r) => s.listen(0, "127.0.0.1", r));

@@ -277,7 +277,7 @@ async function packRow() {
     const allowed = /^(dist\/.+\.(js|d\.ts)|README\.md|LICENSE(\.\w+)?|package\.json)$/;
     const extra = files.filter((f) => !allowed.test(f));
     if (extra.length) problems.push(`tarball holds files users do not need: ${extra.join(", ")}`);
-    for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/node.js", "dist/node.d.ts"])
+    for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/node/index.js", "dist/node/index.d.ts"])
       if (!files.includes(need)) problems.push(`tarball lacks ${need}`);
     steps.push(`${files.length} files, ${(info.size / 1024).toFixed(1)} KB packed`);
     if (!files.some((f) => /^LICEN[CS]E/.test(f))) steps.push(`NOTE: no LICENSE file in the tarball (package.json says ${JSON.stringify(info.license ?? JSON.parse(readFileSync(join(root, "package.json"), "utf8")).license)})`);
