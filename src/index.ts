@@ -13,3 +13,5 @@ export { newFileTrigger } from "./trigger.ts";
 export type { FileEvent, TriggerState, TriggerOptions, WatchOptions } from "./trigger.ts";
 export { downloadFile } from "./download.ts";
 export type { DownloadOptions, Download } from "./download.ts";
+export { parseS3Events, parseS3Notification } from "./events.ts";
+export type { RemovedObject, S3Notification } from "./events.ts";
