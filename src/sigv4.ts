@@ -4,7 +4,11 @@
 import { hex, hmac, hmacKey, sha256, sha256Hex, utf8, type HmacKey } from "./hash.ts";
 import { InputError } from "./errors.ts";
 
-export interface Credentials { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
 
 export interface SignerOptions extends Credentials {
   region: string;
@@ -27,203 +31,225 @@ export interface SignableRequest {
 export interface SignOptions {
   /** Signing time; default now. */
   date?: Date;
-  /** Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD". Default: hash of the body (header auth), "UNSIGNED-PAYLOAD" for S3 presign. */
+  /**
+   * Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD". Default: hash of the body (header auth),
+   * "UNSIGNED-PAYLOAD" for S3 presign.
+   */
   payloadHash?: string;
 }
 
 export interface SignedRequest {
   method: string;
   url: string;
+  /**
+   * What to send: the caller's header values as given (repeated names joined with ","), plus the
+   * signing headers. The signature covers their canonical form (white space trimmed and
+   * collapsed), which is what the server computes from them, so a value such as "a  b" arrives
+   * unchanged.
+   */
   headers: Record<string, string>;
   signature: string;
   canonicalRequest: string;
   stringToSign: string;
 }
 
-const ALGO = "AWS4-HMAC-SHA256";
-// Headers a proxy or the runtime may rewrite; signing them would break the signature.
+const ALGORITHM = "AWS4-HMAC-SHA256";
+// Never signed: what the runtime sets or a proxy may rewrite on the way (user-agent, trace ids)
+// and the hop-by-hop headers of RFC 9110 §7.6.1, which a proxy or runtime may add, drop or change
+// (plus expect and proxy-*). Signing one breaks the signature when it changes; botocore,
+// aws-c-auth and smithy leave them out too.
 const UNSIGNED = /^(authorization|user-agent|x-amzn-trace-id)$/;
+const HOP_BY_HOP = /^(connection|expect|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade)$/;
+// HTTP's white space in a header value: SP, HTAB and the CR LF of an obsolete line fold. Not
+// every Unicode space as \s would (U+00A0, U+3000 are data: smithy-rs and aws-c-auth keep them).
+const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+const WHITESPACE_RUN = /[\t\n\r ]+/g;
 const NONEMPTY = "must be a non-empty string";
-const PLAIN = /^[\w\-.~/]*$/;
-const isHex = (c: number) => (c > 47 && c < 58) || ((c | 32) > 96 && (c | 32) < 103);
+const UNRESERVED = /^[\w\-.~/]*$/;
+const MAX_EXPIRES = 604_800; // 7 days, S3's limit for a presigned URL
 
 /**
  * RFC 3986 encoding of a raw (unencoded) string: every UTF-8 byte but A-Za-z0-9-._~ as %XX
  * with uppercase hex. encodeURIComponent leaves !'()* alone, which AWS does not.
  */
-export function encodeRfc3986(s: string): string {
+export function encodeRfc3986(text: string): string {
   try {
-    return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+    return encodeURIComponent(text).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
   } catch {
-    throw new InputError(`${JSON.stringify(s.slice(0, 80))} has a lone surrogate: not UTF-8`, "key");
+    throw new InputError(`${JSON.stringify(text.slice(0, 80))} has a lone surrogate: not UTF-8`, "key");
   }
 }
 
 /** A raw object key (or key path) as an S3 wire path: like encodeRfc3986 but "/" stays. */
-export const encodePath = (s: string): string => (PLAIN.test(s) ? s : encodeRfc3986(s).replace(/%2F/g, "/"));
+export const encodePath = (key: string): string =>
+  UNRESERVED.test(key) ? key : encodeRfc3986(key).replace(/%2F/g, "/");
 
 /**
  * Canonical form of a wire string: valid %XX escapes are decoded to bytes, then every byte
  * but the unreserved set is %XX-encoded, so "%2b", "+" and a raw space all end up in the
- * one form AWS computes. Bytewise, so an escape that is not UTF-8 ("%FF") survives.
+ * one form AWS computes. An escape stays an escape unless its byte is unreserved, so one that
+ * is not UTF-8 ("%FF") survives. The "u" flag makes a raw character one match, whole code point.
  */
-function canon(s: string, slash: boolean): string {
-  if (PLAIN.test(s) && (slash || !s.includes("/"))) return s;
-  const b = utf8(s);
-  let out = "";
-  for (let i = 0; i < b.length; i++) {
-    let c = b[i];
-    if (c === 37 && isHex(b[i + 1]) && isHex(b[i + 2])) {
-      c = parseInt(String.fromCharCode(b[i + 1], b[i + 2]), 16);
-      i += 2;
-    }
-    const ch = String.fromCharCode(c);
-    out += PLAIN.test(ch) && (slash || c !== 47) ? ch : "%" + (c + 256).toString(16).slice(1).toUpperCase();
-  }
-  return out;
+const canonicalize = (wire: string, keepSlash?: boolean): string =>
+  wire.replace(/%[\dA-Fa-f]{2}|[^\w.~-]/gu, (match) => {
+    if (match.length < 3) return keepSlash && match == "/" ? match : encodeRfc3986(match);
+    const char = String.fromCharCode(parseInt(match.slice(1), 16));
+    return /[\w.~-]/.test(char) || (keepSlash && char == "/") ? char : match.toUpperCase();
+  });
+
+/**
+ * RFC 3986 remove_dot_segments plus merging of empty segments, as non-S3 services sign it. A
+ * trailing slash stays only when the wire path ends in "/": "/a/b/.." signs as "/a", not the
+ * RFC's "/a/" (botocore, aws-c-auth, smithy and aws4 agree).
+ */
+function normalizePath(path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split("/"))
+    segment === ".." ? segments.pop() : segment && segment !== "." && segments.push(segment);
+  return "/" + segments.join("/") + (segments.length && path.endsWith("/") ? "/" : "");
 }
 
-/** RFC 3986 remove_dot_segments plus merging of empty segments (what non-S3 services sign). */
-function normalize(p: string): string {
-  const out: string[] = [];
-  for (const s of p.split("/")) s === ".." ? out.pop() : s && s !== "." && out.push(s);
-  return "/" + out.join("/") + (out.length && /\/\.{0,2}$/.test(p) ? "/" : "");
-}
-
-const fail = (field: string, what: string): never => {
-  throw new InputError(`${field} ${what}`, field);
+const inputError = (field: string, problem: string): never => {
+  throw new InputError(`${field} ${problem}`, field);
 };
 
 // Derived signing keys, per (secret, day, region, service). Bounded: oldest entry evicted.
-const keys = new Map<string, HmacKey>();
+const signingKeys = new Map<string, HmacKey>();
+const MAX_SIGNING_KEYS = 32;
 
 export class SigV4Signer {
-  private readonly o: SignerOptions;
-  private k?: [string, HmacKey, string];
-  private t?: string;
+  declare private readonly options: SignerOptions;
+  declare private readonly encodedToken?: string;
 
   constructor(options: SignerOptions) {
-    const o = { ...options };
-    for (const f of ["accessKeyId", "secretAccessKey", "region", "service"] as const)
-      if (typeof o[f] !== "string" || !o[f]) fail(f, NONEMPTY);
-    const s3 = o.service === "s3";
-    o.doubleEncodePath ??= !s3;
-    o.normalizePath ??= !s3;
-    this.o = o;
-    this.t = o.sessionToken && encodeRfc3986(o.sessionToken);
+    const copy = { ...options };
+    for (const field of ["accessKeyId", "secretAccessKey", "region", "service"] as const)
+      if (typeof copy[field] !== "string" || !copy[field]) inputError(field, NONEMPTY);
+    const s3 = copy.service === "s3";
+    copy.doubleEncodePath ??= !s3;
+    copy.normalizePath ??= !s3;
+    this.options = copy;
+    this.encodedToken = copy.sessionToken && encodeRfc3986(copy.sessionToken);
   }
 
   /** Authorization-header signing. */
   async sign(request: SignableRequest, options: SignOptions = {}): Promise<SignedRequest> {
-    return this.run(request, options);
+    return this.signRequest(request, options);
   }
 
   /** Query-string signing; the returned `url` is the presigned URL. */
   async presign(request: SignableRequest, options: SignOptions & { expiresIn: number }): Promise<SignedRequest> {
-    const e = options?.expiresIn;
-    if (!Number.isInteger(e) || e < 1 || e > 604800)
-      fail("expiresIn", `must be whole seconds, 1 to 604800 (7 days), not ${e}`);
-    return this.run(request, options, e);
+    const expiresIn = options?.expiresIn;
+    if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES)
+      inputError("expiresIn", `must be whole seconds, 1 to ${MAX_EXPIRES} (7 days), not ${expiresIn}`);
+    return this.signRequest(request, options, expiresIn);
   }
 
-  private async run(req: SignableRequest, opt: SignOptions, expires?: number): Promise<SignedRequest> {
-    const o = this.o, s3 = o.service === "s3";
-    const method = req?.method;
-    if (typeof method !== "string" || !method) fail("method", NONEMPTY);
-    const date = opt.date ?? new Date();
-    if (!(date instanceof Date) || isNaN(+date)) fail("date", "must be a valid Date");
+  private async signRequest(request: SignableRequest, options: SignOptions, expiresIn?: number) {
+    const { accessKeyId, secretAccessKey, sessionToken, region, service } = this.options;
+    const s3 = service === "s3";
+    const method = request?.method;
+    if (typeof method !== "string" || !method) inputError("method", NONEMPTY);
+    const date = options.date ?? new Date();
+    if (!(date instanceof Date) || isNaN(+date)) inputError("date", "must be a valid Date");
 
     // Split the URL by hand: new URL() would drop "." / ".." segments and re-escape the path.
-    const m = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(req.url));
-    if (!m || !m[2] || m[2].includes("@")) fail("url", `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(req.url).slice(0, 99))}`);
-    const [, scheme, authority, rawPath, rawQuery = ""] = m!;
+    const parts = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(request.url));
+    if (!parts || !parts[2] || parts[2].includes("@"))
+      inputError(
+        "url",
+        `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(request.url).slice(0, 99))}`,
+      );
+    const [, scheme, authority, rawPath, rawQuery = ""] = parts!;
     const path = rawPath || "/";
 
     const amzDate = date.toISOString().replace(/[-:]|\.\d+/g, "");
     const day = amzDate.slice(0, 8);
-    const scope = `${day}/${o.region}/${o.service}/aws4_request`;
-    // One-entry cache per signer, then the shared map: a hot signer skips even the map lookup.
-    if (this.k?.[0] !== scope) {
-      let key: HmacKey | undefined;
-      const ck = `${o.secretAccessKey}\n${scope}`;
-      if (!(key = keys.get(ck))) {
-        let k = utf8("AWS4" + o.secretAccessKey);
-        for (const part of [day, o.region, o.service, "aws4_request"]) k = hmac(hmacKey(k), part);
-        if (keys.size > 31) keys.delete(keys.keys().next().value!);
-        keys.set(ck, (key = hmacKey(k)));
-      }
-      this.k = [scope, key, encodeRfc3986(`${o.accessKeyId}/${scope}`)];
+    const scope = `${day}/${region}/${service}/aws4_request`;
+    const cacheKey = `${secretAccessKey}\n${scope}`;
+    let signingKey = signingKeys.get(cacheKey);
+    if (!signingKey) {
+      let key = utf8("AWS4" + secretAccessKey);
+      for (const part of [day, region, service, "aws4_request"]) key = hmac(hmacKey(key), part);
+      if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.delete(signingKeys.keys().next().value!);
+      signingKeys.set(cacheKey, (signingKey = hmacKey(key)));
     }
-    const [, key, cred] = this.k!;
 
-    // Headers: lowercase names, trim and collapse whitespace (folded lines included),
-    // repeated names joined with "," in their original order.
-    const h: Record<string, string> = {};
-    const add = (k: string, v: string | string[]) => {
-      k = k.toLowerCase();
-      v = (Array.isArray(v) ? v : [v]).map((x) => String(x).trim().replace(/\s+/g, " ")).join(",");
-      h[k] = k in h ? h[k] + "," + v : v;
+    // Headers as they will be sent: lowercase names, each value with only its edges trimmed (as
+    // fetch's Headers would), repeated names joined with "," in their original order. The
+    // canonical value (white space runs collapsed to one space) is made when signing; the server
+    // makes the same from what it receives.
+    const headers: Record<string, string> = {};
+    const add = (name: string, value: string | string[]) => {
+      name = name.toLowerCase();
+      value = (Array.isArray(value) ? value : [value]).map((v) => String(v).replace(EDGE_WHITESPACE, "")).join(",");
+      headers[name] = name in headers ? headers[name] + "," + value : value;
     };
-    const hs = req.headers;
-    if (typeof (hs as Headers)?.forEach === "function") (hs as Headers).forEach((v, k) => add(k, v));
-    else if (hs) for (const k of Object.keys(hs)) add(k, (hs as Record<string, string>)[k]);
-    h.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
+    const given = request.headers;
+    if (typeof (given as Headers)?.forEach === "function")
+      (given as Headers).forEach((value, name) => add(name, value));
+    else if (given) for (const name of Object.keys(given)) add(name, (given as Record<string, string>)[name]);
+    headers.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
 
-    const token = o.sessionToken;
-    let payload = opt.payloadHash;
-    if (expires) payload ??= s3 ? "UNSIGNED-PAYLOAD" : undefined;
-    payload ??= await sha256Hex(req.body ?? "");
+    let payloadHash = options.payloadHash;
+    if (expiresIn) payloadHash ??= s3 ? "UNSIGNED-PAYLOAD" : undefined;
+    payloadHash ??= await sha256Hex(request.body ?? "");
 
     // Pairs are kept as "name\0value": "\0" sorts below every character of an encoded name, so
     // a plain sort orders by name, then value, in byte order (all ASCII once encoded). Sorting
     // "name=value" instead would put "a-b=1" before "a=1".
     const query: string[] = [];
-    for (const p of rawQuery.split("&")) {
-      if (!p) continue;
-      const i = p.indexOf("=");
-      query.push(canon(i < 0 ? p : p.slice(0, i), false) + "\0" + (i < 0 ? "" : canon(p.slice(i + 1), false)));
+    for (const pair of rawQuery.split("&")) {
+      if (!pair) continue;
+      // Split at the first "=" only: a value may hold more.
+      const [name, value = ""] = pair.split(/=(.*)/s);
+      query.push(canonicalize(name) + "\0" + canonicalize(value));
     }
 
-    if (!expires) {
-      h["x-amz-date"] = amzDate;
+    const credential = `${accessKeyId}/${scope}`;
+    if (!expiresIn) {
+      headers["x-amz-date"] = amzDate;
       // S3 requires it on every header-signed request; other services take it when given.
-      if (s3) h["x-amz-content-sha256"] = payload;
-      if (token) h["x-amz-security-token"] = token;
+      if (s3) headers["x-amz-content-sha256"] = payloadHash;
+      if (sessionToken) headers["x-amz-security-token"] = sessionToken;
     }
-    const names = Object.keys(h).filter((k) => !UNSIGNED.test(k)).sort();
+    const names = Object.keys(headers)
+      .filter((name) => !UNSIGNED.test(name) && !HOP_BY_HOP.test(name))
+      .sort();
     const signedHeaders = names.join(";");
-    if (expires) {
+    if (expiresIn) {
       query.push(
-        "X-Amz-Algorithm\0" + ALGO,
-        "X-Amz-Credential\0" + cred,
+        "X-Amz-Algorithm\0" + ALGORITHM,
+        "X-Amz-Credential\0" + encodeRfc3986(credential),
         "X-Amz-Date\0" + amzDate,
-        "X-Amz-Expires\0" + expires,
+        "X-Amz-Expires\0" + expiresIn,
         "X-Amz-SignedHeaders\0" + encodeRfc3986(signedHeaders),
       );
-      if (token) query.push("X-Amz-Security-Token\0" + this.t);
+      if (sessionToken) query.push("X-Amz-Security-Token\0" + this.encodedToken);
     }
-    const cq = query.sort().join("&").replace(/\0/g, "=");
+    const canonicalQuery = query.sort().join("&").replace(/\0/g, "=");
 
     // Non-S3 services sign the wire path encoded once more ("double encoding").
-    let cpath = o.normalizePath ? normalize(path) : path;
-    cpath = o.doubleEncodePath ? encodePath(cpath) : canon(cpath, true);
+    let canonicalPath = this.options.normalizePath ? normalizePath(path) : path;
+    canonicalPath = this.options.doubleEncodePath ? encodePath(canonicalPath) : canonicalize(canonicalPath, true);
 
-    let canonicalRequest = `${method}\n${cpath}\n${cq}\n`;
-    for (const k of names) canonicalRequest += `${k}:${h[k]}\n`;
-    canonicalRequest += `\n${signedHeaders}\n${payload}`;
-    const stringToSign = `${ALGO}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
+    let canonicalRequest = `${method}\n${canonicalPath}\n${canonicalQuery}\n`;
+    for (const name of names) canonicalRequest += `${name}:${headers[name].replace(WHITESPACE_RUN, " ")}\n`;
+    canonicalRequest += `\n${signedHeaders}\n${payloadHash}`;
+    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
 
-    const signature = hex(hmac(key, stringToSign));
+    const signature = hex(hmac(signingKey, stringToSign));
 
-    const base = `${scheme}://${authority}`;
-    let url = base + path + (rawQuery ? "?" + rawQuery : "");
-    if (expires) {
+    const origin = `${scheme}://${authority}`;
+    let url = origin + path + (rawQuery ? "?" + rawQuery : "");
+    if (expiresIn) {
       // The URL carries exactly the query that was signed (no "+" for spaces, no re-escaping),
       // and for S3 the path in its canonical encoding, which S3 decodes to the same key.
-      url = base + (s3 ? cpath : path) + "?" + cq + "&X-Amz-Signature=" + signature;
+      url = origin + (s3 ? canonicalPath : path) + "?" + canonicalQuery + "&X-Amz-Signature=" + signature;
     } else {
-      h.authorization = `${ALGO} Credential=${o.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+      headers.authorization =
+        `${ALGORITHM} Credential=${credential}, ` + `SignedHeaders=${signedHeaders}, Signature=${signature}`;
     }
-    return { method, url, headers: h, signature, canonicalRequest, stringToSign };
+    return { method, url, headers, signature, canonicalRequest, stringToSign };
   }
 }

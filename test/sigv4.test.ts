@@ -14,7 +14,13 @@ const date = new Date(docs.date);
 const s3 = new SigV4Signer({ ...docs.credentials, region: "us-east-1", service: "s3" });
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const TOKEN = "FQoGZXIvYXdzEXAMPLE//token+with/slashes=";
-const tokenSigner = new SigV4Signer({ accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: SECRET, sessionToken: TOKEN, region: "eu-west-1", service: "s3" });
+const tokenSigner = new SigV4Signer({
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: SECRET,
+  sessionToken: TOKEN,
+  region: "eu-west-1",
+  service: "s3",
+});
 const line = (cr: string, n: number) => cr.split("\n")[n];
 
 for (const c of docs.header) {
@@ -58,7 +64,8 @@ test("S3 paths are signed literally: no normalization of . .. // or trailing /",
 });
 
 test("S3 paths are encoded once: wire escapes are canonicalized, not double-encoded", async () => {
-  const sig = async (path: string) => line((await s3.sign({ method: "GET", url: `https://b.s3.amazonaws.com${path}` }, { date })).canonicalRequest, 1);
+  const sig = async (path: string) =>
+    line((await s3.sign({ method: "GET", url: `https://b.s3.amazonaws.com${path}` }, { date })).canonicalRequest, 1);
   assert.equal(await sig("/a%2bb"), "/a%2Bb");
   assert.equal(await sig("/a+b"), "/a%2Bb");
   assert.equal(await sig("/a b"), "/a%20b");
@@ -70,20 +77,36 @@ test("S3 paths are encoded once: wire escapes are canonicalized, not double-enco
   const other = new SigV4Signer({ ...docs.credentials, region: "us-east-1", service: "execute-api" });
   const o = await other.sign({ method: "GET", url: "https://x.example/a%20b/./c/../d" }, { date });
   assert.equal(line(o.canonicalRequest, 1), "/a%2520b/d");
-  const lit = new SigV4Signer({ ...docs.credentials, region: "us-east-1", service: "execute-api", normalizePath: false, doubleEncodePath: false });
-  assert.equal(line((await lit.sign({ method: "GET", url: "https://x.example/a%20b/./c" }, { date })).canonicalRequest, 1), "/a%20b/./c");
+  const lit = new SigV4Signer({
+    ...docs.credentials,
+    region: "us-east-1",
+    service: "execute-api",
+    normalizePath: false,
+    doubleEncodePath: false,
+  });
+  assert.equal(
+    line((await lit.sign({ method: "GET", url: "https://x.example/a%20b/./c" }, { date })).canonicalRequest, 1),
+    "/a%20b/./c",
+  );
 });
 
 test("x-amz-content-sha256 is always added and signed for S3 header auth", async () => {
   const url = "https://b.s3.amazonaws.com/k";
   const empty = await s3.sign({ method: "GET", url }, { date });
-  assert.equal(empty.headers["x-amz-content-sha256"], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert.equal(
+    empty.headers["x-amz-content-sha256"],
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
   const body = await s3.sign({ method: "PUT", url, body: new TextEncoder().encode("abc") }, { date });
-  assert.equal(body.headers["x-amz-content-sha256"], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert.equal(
+    body.headers["x-amz-content-sha256"],
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
   const unsigned = await s3.sign({ method: "PUT", url, body: "abc" }, { date, payloadHash: "UNSIGNED-PAYLOAD" });
   assert.equal(unsigned.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
   assert.ok(unsigned.canonicalRequest.endsWith("\nUNSIGNED-PAYLOAD"));
-  for (const r of [empty, body, unsigned]) assert.match(r.headers.authorization, /SignedHeaders=host;x-amz-content-sha256;x-amz-date,/);
+  for (const r of [empty, body, unsigned])
+    assert.match(r.headers.authorization, /SignedHeaders=host;x-amz-content-sha256;x-amz-date,/);
 });
 
 test("session token: signed in header auth and in presigned URLs", async () => {
@@ -103,7 +126,8 @@ test("session token: signed in header auth and in presigned URLs", async () => {
 
 test("presigned URL of a key full of reserved characters carries the signed encoding", async () => {
   const key = "dir/a b+c&d=e?f#g%25h;i,j:k@l$m ö😀.txt";
-  const url = `https://b.s3.amazonaws.com/${encodePath(key)}?response-content-disposition=${encodeRfc3986('attachment; filename="x y.txt"')}`;
+  const disposition = encodeRfc3986('attachment; filename="x y.txt"');
+  const url = `https://b.s3.amazonaws.com/${encodePath(key)}?response-content-disposition=${disposition}`;
   const p = await s3.presign({ method: "GET", url }, { date, expiresIn: 900 });
   assert.equal(p.url.split("?")[0], `https://b.s3.amazonaws.com/${encodePath(key)}`);
   assert.equal(line(p.canonicalRequest, 1), "/" + encodePath(key));
@@ -111,14 +135,24 @@ test("presigned URL of a key full of reserved characters carries the signed enco
   assert.ok(!p.url.includes("+"));
 });
 
-test("query canonicalization: decode, re-encode, sort by name then value, keep repeats, valueless = name=", async () => {
-  const r = await s3.sign({ method: "GET", url: "https://b.s3.amazonaws.com/?b=2&a-b=1&a=z&a=Y&versions&x=%7e%2f&y=a+b&z=%41" }, { date });
+test("query canonicalization: decode and re-encode, sort by name, then value, repeats kept, 'a' is 'a='", async () => {
+  const r = await s3.sign(
+    { method: "GET", url: "https://b.s3.amazonaws.com/?b=2&a-b=1&a=z&a=Y&versions&x=%7e%2f&y=a+b&z=%41" },
+    { date },
+  );
   assert.equal(line(r.canonicalRequest, 2), "a=Y&a=z&a-b=1&b=2&versions=&x=~%2F&y=a%2Bb&z=A");
 });
 
-test("headers: Headers or plain object, lowercased, trimmed, whitespace collapsed, repeats joined in order", async () => {
+test("headers: Headers or object, lowercased, trimmed, white space collapsed, repeats joined in order", async () => {
   const url = "https://b.s3.amazonaws.com/k";
-  const plain = await s3.sign({ method: "GET", url, headers: { "X-Amz-Meta-A": ["  v1 ", "v2  x"], "x-amz-meta-a": "v3", "X-Amz-Meta-B": "a  \n   b\t\tc" } }, { date });
+  const plain = await s3.sign(
+    {
+      method: "GET",
+      url,
+      headers: { "X-Amz-Meta-A": ["  v1 ", "v2  x"], "x-amz-meta-a": "v3", "X-Amz-Meta-B": "a  \n   b\t\tc" },
+    },
+    { date },
+  );
   assert.ok(plain.canonicalRequest.includes("\nx-amz-meta-a:v1,v2 x,v3\nx-amz-meta-b:a b c\n"));
   const hs = new Headers({ "X-Amz-Meta-B": "a   b c", Range: "bytes=0-9" });
   const viaHeaders = await s3.sign({ method: "GET", url, headers: hs }, { date });
@@ -142,10 +176,19 @@ test("host: from the URL, default port dropped, other ports and IPv6 brackets ke
 test("signing keys are cached per secret/day/region/service, never mixed up", async () => {
   const url = "https://b.s3.amazonaws.com/k";
   const a = await s3.sign({ method: "GET", url }, { date });
-  const other = new SigV4Signer({ ...docs.credentials, secretAccessKey: SECRET + "x", region: "us-east-1", service: "s3" });
+  const other = new SigV4Signer({
+    ...docs.credentials,
+    secretAccessKey: SECRET + "x",
+    region: "us-east-1",
+    service: "s3",
+  });
   const b = await other.sign({ method: "GET", url }, { date });
   assert.notEqual(a.signature, b.signature);
-  for (let i = 0; i < 80; i++) await new SigV4Signer({ ...docs.credentials, region: `r${i}`, service: "s3" }).sign({ method: "GET", url }, { date });
+  for (let i = 0; i < 80; i++)
+    await new SigV4Signer({ ...docs.credentials, region: `r${i}`, service: "s3" }).sign(
+      { method: "GET", url },
+      { date },
+    );
   assert.equal((await s3.sign({ method: "GET", url }, { date })).signature, a.signature);
   const nextDay = await s3.sign({ method: "GET", url }, { date: new Date(+date + 86400e3) });
   assert.notEqual(nextDay.signature, a.signature);
@@ -180,7 +223,10 @@ test("bad input: typed InputError naming the field, secrets never in the message
   };
   for (const [fn, field] of cases) assert.throws(fn, (e) => checkErr(e, field));
   for (const [fn, field] of async) await assert.rejects(fn, (e) => checkErr(e, field));
-  assert.equal((await signer.presign({ method: "GET", url }, { expiresIn: 604800 })).url.includes("X-Amz-Expires=604800"), true);
+  assert.equal(
+    (await signer.presign({ method: "GET", url }, { expiresIn: 604800 })).url.includes("X-Amz-Expires=604800"),
+    true,
+  );
   assert.equal((await signer.presign({ method: "GET", url }, { expiresIn: 1 })).url.includes("X-Amz-Expires=1&"), true);
 });
 
@@ -188,4 +234,88 @@ test("a URL object is accepted (taken as already normalized by its parser)", asy
   const r = await s3.sign({ method: "GET", url: new URL("https://b.s3.amazonaws.com/a%20b?x=1") }, { date });
   assert.equal(line(r.canonicalRequest, 1), "/a%20b");
   assert.equal(line(r.canonicalRequest, 2), "x=1");
+});
+
+test("header values go out as the caller gave them; the signature covers their canonical form", async () => {
+  const url = "https://b.s3.amazonaws.com/k";
+  const headers = {
+    "X-Amz-Meta-A": "a  b",
+    "Content-Disposition": 'attachment;  filename="x  y.txt"',
+    "X-Amz-Meta-List": ["  v1 ", "v2  x"],
+    "X-Amz-Meta-Tab": "p\t\tq",
+  };
+  const signed = await s3.sign({ method: "PUT", url, headers, body: "x" }, { date });
+  assert.equal(signed.headers["x-amz-meta-a"], "a  b");
+  assert.equal(signed.headers["content-disposition"], 'attachment;  filename="x  y.txt"');
+  // Repeats are joined with "," and each value's edges are trimmed, as fetch's Headers trims a value.
+  assert.equal(signed.headers["x-amz-meta-list"], "v1,v2  x");
+  assert.equal(signed.headers["x-amz-meta-tab"], "p\t\tq");
+  assert.ok(signed.canonicalRequest.includes('\ncontent-disposition:attachment; filename="x y.txt"\n'));
+  assert.ok(signed.canonicalRequest.includes("\nx-amz-meta-a:a b\nx-amz-meta-list:v1,v2 x\nx-amz-meta-tab:p q\n"));
+  // What a server computes from the headers it receives is what was signed.
+  const { authorization: _, ...sent } = signed.headers;
+  const again = await s3.sign({ method: "PUT", url, headers: sent, body: "x" }, { date });
+  assert.equal(again.canonicalRequest, signed.canonicalRequest);
+  assert.equal(again.signature, signed.signature);
+});
+
+test("canonical header values trim and collapse only HTTP white space, not U+00A0 or U+3000", async () => {
+  const url = "https://b.s3.amazonaws.com/k";
+  const value = "\u00a0a\u3000\u3000b \u00a0 c\u00a0";
+  const signed = await s3.sign({ method: "GET", url, headers: { "x-amz-meta-u": value } }, { date });
+  assert.ok(signed.canonicalRequest.includes(`\nx-amz-meta-u:${value.replace("  ", " ")}\n`));
+  assert.ok(signed.canonicalRequest.includes("\nx-amz-meta-u:\u00a0a\u3000\u3000b \u00a0 c\u00a0\n"));
+  assert.equal(signed.headers["x-amz-meta-u"], value);
+  // Obsolete line folds and tabs are HTTP white space: AWS's get-header-value-multiline case.
+  const folded = await s3.sign({ method: "GET", url, headers: { "x-amz-meta-f": "\t a\r\n  b\t" } }, { date });
+  assert.ok(folded.canonicalRequest.includes("\nx-amz-meta-f:a b\n"));
+});
+
+test("path normalization (non-S3): a trailing slash only when the wire path ends in one", async () => {
+  const other = new SigV4Signer({ ...docs.credentials, region: "us-east-1", service: "execute-api" });
+  const path = async (p: string) =>
+    line((await other.sign({ method: "GET", url: `https://x.example${p}` }, { date })).canonicalRequest, 1);
+  const cases: [string, string][] = [
+    ["/a/b/..", "/a"],
+    ["/a/b/../", "/a/"],
+    ["/a/.", "/a"],
+    ["/a/./", "/a/"],
+    ["/a/b/c/./../../g", "/a/g"],
+    ["//a//b//", "/a/b/"],
+    ["/..", "/"],
+    ["/a/..", "/"],
+    ["/a/../", "/"],
+  ];
+  for (const [wire, canonical] of cases) assert.equal(await path(wire), canonical, wire);
+  // S3 never normalizes.
+  const s3Path = (await s3.sign({ method: "GET", url: "https://b.s3.amazonaws.com/a/b/.." }, { date }))
+    .canonicalRequest;
+  assert.equal(line(s3Path, 1), "/a/b/..");
+});
+
+test("hop-by-hop headers (and proxy-*) are sent but never signed", async () => {
+  const hopByHop = [
+    "connection",
+    "expect",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+  ];
+  const headers = Object.fromEntries(hopByHop.map((name) => [name, "v"]));
+  const signed = await s3.sign({ method: "PUT", url: "https://b.s3.amazonaws.com/k", headers, body: "x" }, { date });
+  assert.match(signed.headers.authorization, /SignedHeaders=host;x-amz-content-sha256;x-amz-date,/);
+  for (const name of hopByHop) {
+    assert.equal(signed.headers[name], "v", name);
+    assert.ok(!signed.canonicalRequest.includes(`\n${name}:`), name);
+  }
+  // A header that merely starts like one is signed.
+  const near = await s3.sign(
+    { method: "GET", url: "https://b.s3.amazonaws.com/k", headers: { "x-te": "1", tea: "2" } },
+    { date },
+  );
+  assert.ok(near.canonicalRequest.includes("\ntea:2\n") && near.canonicalRequest.includes("\nx-te:1\n"));
 });
