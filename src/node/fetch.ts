@@ -1,11 +1,18 @@
-// nodeFetch: a small HTTP/1.1 client over node:net / node:tls.
-import { copy, invalid, latin1, MAX_HEAD, MAX_LINE, parseHead, TOKEN } from "./http1.ts";
-import { dial, release, take, type Conn } from "./pool.ts";
-import { NodeHeaders, NodeResponse } from "./web.ts";
-
+// nodeFetch: a small HTTP/1.1 client over node:net / node:tls, with fetch's signature.
 // Why not node:http: every socket read there is a fresh 64 KiB Buffer and the body goes through two
-// stream layers. Here all sockets read into one buffer (net's `onread`), and the body bytes are
-// copied once, into exactly sized Uint8Arrays of at most CHUNK bytes that belong to the consumer.
+// stream layers. Here all sockets read into one buffer (net's `onread`, pool.ts), and the body bytes
+// are copied once, into exactly sized Uint8Arrays of at most CHUNK bytes that belong to the consumer.
+import {
+  bodyFraming,
+  CONNECTION_CLOSE,
+  invalidResponse,
+  ResponseHeadReader,
+  TOKEN,
+  type BodyDecoder,
+  type ResponseHead,
+} from "./http1.ts";
+import { dial, release, takeIdle, type Connection, type Origin } from "./pool.ts";
+import { NodeHeaders, NodeResponse } from "./web.ts";
 
 // Body chunks handed to the consumer: at most 16 KiB (a TLS record's worth), each a new array. Measured
 // on 100 MiB downloads through downloadFile (bench/download.ts): peak RSS +26 MiB above bare node with
@@ -16,7 +23,27 @@ import { NodeHeaders, NodeResponse } from "./web.ts";
 const CHUNK = 16 * 1024;
 // Body bytes queued in a response stream before its socket is paused (the kernel buffers the rest).
 const QUEUED_BYTES = 128 * 1024;
+// Methods that may be sent again when a kept-alive connection turns out closed (RFC 9110 9.2.2).
 const IDEMPOTENT = /^(GET|HEAD|PUT|DELETE|OPTIONS|TRACE)$/;
+const PRINTABLE_ASCII_ONLY = /^[\x21-\x7e]*$/;
+
+// A copy in an exactly sized array of its own: the consumer keeps it for good (never a view of the
+// read buffer, nor of a pooled Buffer whose .buffer would expose other bytes).
+const copyOf = (bytes: Uint8Array, start: number, end: number) => Uint8Array.prototype.slice.call(bytes, start, end);
+
+/** A request checked and encoded, ready for the wire. */
+interface WireRequest {
+  /** The URL without its fragment: the response's `url`. */
+  url: string;
+  origin: Origin;
+  method: string;
+  /** Request line, header lines and the empty line. */
+  head: string;
+  body: Uint8Array | null;
+  /** The caller sent `Connection: close`. */
+  closeAfter: boolean;
+  signal: AbortSignal | null;
+}
 
 /**
  * A fetch over node:net / node:tls (HTTP/1.1, keep-alive), for Node only. Why it exists:
@@ -39,238 +66,291 @@ const IDEMPOTENT = /^(GET|HEAD|PUT|DELETE|OPTIONS|TRACE)$/;
  */
 export const nodeFetch = Object.assign(
   async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
-    // A Request, recognized without touching the global (see NodeHeaders).
-    if (typeof input == "object" && !(input instanceof URL) && typeof input?.url == "string") {
-      const r = input as Request;
-      init = { method: r.method, headers: r.headers, signal: r.signal, body: r.body ? new Uint8Array(await r.arrayBuffer()) : null, ...init };
-      input = r.url;
-    }
-    const href = String(input), m = /^(https?:)\/\/([^/?#]*)([^#]*)/i.exec(href), signal = init.signal;
-    signal?.throwIfAborted();
-    if (!m) throw new TypeError(`nodeFetch: only absolute http(s) URLs, got ${JSON.stringify(href)}`);
-    // WHATWG URL only for the origin (host, port, IPv6 brackets); the path is kept byte for byte.
-    const o = new URL(m[1] + "//" + m[2]), secure = o.protocol == "https:", path = m[3][0] == "/" ? m[3] : "/" + m[3];
-    if (/[^\x21-\x7e]/.test(path)) throw new TypeError(`nodeFetch: the path must be printable ASCII (percent-encode spaces and the rest), got ${JSON.stringify(path.slice(0, 200))}`);
-    const method = (init.method ?? "GET").toUpperCase();
-    if (!TOKEN.test(method)) throw new TypeError(`nodeFetch: invalid method ${JSON.stringify(method)}`);
-    let body = init.body as unknown;
-    if (body instanceof ArrayBuffer) body = new Uint8Array(body);
-    if (typeof body == "string") body = Buffer.from(body);
-    if (body != null && !(body instanceof Uint8Array)) throw new TypeError("nodeFetch: body must be a string, Uint8Array, ArrayBuffer or null");
-    const bytes = body as Uint8Array | null | undefined, headers = new NodeHeaders(init.headers as HeadersInit); // validates names and values
-    if (!headers.has("host")) headers.set("host", o.host);
-    if (o.username && !headers.has("authorization"))
-      headers.set("authorization", "Basic " + Buffer.from(decodeURIComponent(o.username) + ":" + decodeURIComponent(o.password)).toString("base64"));
-    if (!headers.has("content-length") && !headers.has("transfer-encoding") && (bytes || /^(POST|PUT|PATCH)$/.test(method)))
-      headers.set("content-length", String(bytes?.length ?? 0));
-    const closing = /(^|,)\s*close\s*(,|$)/i.test(headers.get("connection") ?? "");
-    if (!headers.has("connection")) headers.set("connection", "keep-alive");
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    headers.forEach((v, k) => (head += `${k}: ${v}\r\n`));
-    head += "\r\n";
-    const hostname = o.hostname.replace(/^\[|\]$/g, ""), port = +o.port || (secure ? 443 : 80), key = `${o.protocol}//${hostname}:${port}`;
-
-    return new Promise<Response>((resolve, reject) => {
-      // phase: 0 = waiting for the response head, 1 = body, 2 = over (complete, failed or aborted).
-      let c: Conn, phase = 0, got = false, retried = false, ctl: ReadableStreamDefaultController<Uint8Array> | undefined, paused = false;
-      let text = "", framing = 0, left = 0, keep = false, discard = false; // framing: 1 length, 2 chunked, 3 until close
-      let cs = 0, line = ""; // chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailer lines
-      const unlisten = () => signal?.removeEventListener("abort", abort);
-      const fail = (e: unknown) => {
-        if (phase == 2) return;
-        unlisten();
-        phase ? ctl?.error(e) : reject(e);
-        phase = 2;
-        c.s.destroy();
-      };
-      const abort = () => fail(signal!.reason);
-      const finish = () => {
-        phase = 2;
-        unlisten();
-        ctl?.close();
-        // A request body still being written (the server answered before reading it all) would be
-        // read as the next request: such a connection is not reused.
-        release(c, keep && !c.s.writableLength);
-      };
-      // Body bytes b[segs[0]..segs[1]), b[segs[2]..segs[3]), ...: copied out in chunks of CHUNK bytes
-      // at most (the last may be shorter), then the socket is paused if the queue is full.
-      const deliver = (b: Uint8Array, segs: number[]) => {
-        if (discard) return;
-        // One segment (every Content-Length or close-delimited read): slice, one uninitialized
-        // allocation per chunk. Building it with new Uint8Array + set instead (as below) measured
-        // +3 to +5 MiB of peak RSS on the 100 MiB download.
-        if (segs.length == 2) for (let f = segs[0], t = segs[1]; f < t; f += CHUNK) ctl!.enqueue(copy(b, f, Math.min(t, f + CHUNK)));
-        else {
-          let total = 0, out: Uint8Array | undefined, p = 0;
-          for (let j = 0; j < segs.length; j += 2) total += segs[j + 1] - segs[j];
-          for (let j = 0; j < segs.length; j += 2)
-            for (let f = segs[j], t = segs[j + 1]; f < t; ) {
-              out ??= new Uint8Array(Math.min(CHUNK, total));
-              const k = Math.min(t - f, out.length - p);
-              out.set(b.subarray(f, f + k), p);
-              (f += k), (p += k), (total -= k);
-              if (p == out.length) ctl!.enqueue(out), (out = undefined), (p = 0);
-            }
-        }
-        if (ctl!.desiredSize! <= 0 && !paused) {
-          paused = true;
-          c.s.pause();
-        }
-      };
-      // Response head(s) from b[i..n); returns where the body starts, or -1.
-      const onHead = (b: Uint8Array, i: number, n: number): number => {
-        while (i < n) {
-          const prev = text.length, upto = Math.min(n, i + MAX_HEAD + 4 - prev);
-          text += latin1(b, i, upto);
-          const re = /\r?\n\r?\n/g;
-          re.lastIndex = Math.max(0, prev - 3);
-          const e = re.exec(text);
-          if (!e) {
-            if (text.length >= MAX_HEAD) throw invalid(`headers larger than ${MAX_HEAD} bytes`);
-            return -1;
-          }
-          i += e.index + e[0].length - prev;
-          const h = parseHead(text.slice(0, e.index));
-          text = "";
-          if (h.status == 101) throw invalid("101 Switching Protocols was not asked for");
-          if (h.status < 200) continue; // 100 Continue, 103 Early Hints...: the real response follows
-          if (h.status > 599) throw invalid(`unusable (HTTP ${h.status}): status outside 200-599`); // as fetch's Response
-          const hd = new NodeHeaders(h.headers), te = hd.get("transfer-encoding"), cl = hd.get("content-length"); // repeats joined with ", "
-          keep = h.keepAlive && !closing;
-          // No body bytes on the wire after these; 205's body is read and dropped (fetch gives 204,
-          // 205 and 304 a null body).
-          const noBytes = method == "HEAD" || h.status == 204 || h.status == 304;
-          if (noBytes) framing = 0;
-          else if (te != null) {
-            // RFC 9112 6.3: chunked as the last coding is chunked; anything else lasts until close.
-            framing = /(^|,)\s*chunked\s*$/i.test(te) ? 2 : 3;
-            if (framing == 3 || cl != null) keep = false;
-          } else if (cl != null) {
-            const vs = new Set(cl.split(",").map((x) => x.trim()));
-            const [v] = vs;
-            if (vs.size != 1 || !/^\d{1,15}$/.test(v)) throw invalid(`bad Content-Length ${JSON.stringify(cl.slice(0, 100))}`);
-            framing = 1;
-            left = +v;
-          } else (framing = 3), (keep = false);
-          if (framing == 1 && !left) framing = 0; // an empty body (a stream that is closed at once)
-          discard = h.status == 205;
-          const stream =
-            noBytes || discard
-              ? null
-              : new ReadableStream<Uint8Array>(
-                  {
-                    start: (x) => void (ctl = x),
-                    pull() {
-                      if (paused) (paused = false), c.s.resume();
-                    },
-                    cancel() {
-                      if (phase == 2) return;
-                      phase = 2;
-                      unlisten();
-                      c.s.destroy();
-                    },
-                  },
-                  { highWaterMark: QUEUED_BYTES, size: (x) => x.length },
-                );
-          const res = new NodeResponse(stream, h.status, h.statusText, hd, href.replace(/#.*/s, "")) as unknown as Response;
-          phase = 1;
-          resolve(res);
-          if (!framing) {
-            if (i < n) keep = false; // bytes after a response without a body
-            finish();
-          }
-          return i;
-        }
-        return -1;
-      };
-      const onBody = (b: Uint8Array, i: number, n: number) => {
-        if (framing == 3) return deliver(b, [i, n]);
-        if (framing == 1) {
-          const k = Math.min(left, n - i);
-          deliver(b, [i, i + k]);
-          if ((left -= k)) return;
-          if (i + k < n) keep = false; // bytes beyond the body: the connection is not reusable
-          return finish();
-        }
-        // chunked: the data segments of this read, delivered together
-        const segs: number[] = [];
-        while (i < n && phase == 1) {
-          if (cs == 1) {
-            const k = Math.min(left, n - i);
-            segs.push(i, i + k);
-            i += k;
-            if (!(left -= k)) (cs = 2), (line = "");
-            continue;
-          }
-          const f = b.indexOf(10, i), nl = f < n ? f : -1, to = nl < 0 ? n : nl; // b is longer than n
-          line += latin1(b, i, to);
-          if (line.length > MAX_LINE) throw invalid("chunked encoding line too long");
-          i = to;
-          if (nl < 0) break;
-          i++;
-          const l = line.replace(/\r$/, "");
-          line = "";
-          if (cs == 2) {
-            if (l) throw invalid("chunk data not followed by CRLF");
-            cs = 0;
-          } else if (cs == 0) {
-            const sz = /^([0-9a-fA-F]{1,12})[\t ]*(;.*)?$/.exec(l);
-            if (!sz) throw invalid(`bad chunk size line ${JSON.stringify(l.slice(0, 100))}`);
-            left = parseInt(sz[1], 16);
-            cs = left ? 1 : 3;
-          } else if (!l) {
-            // the empty line after the trailers: the end
-            if (i < n) keep = false;
-            phase = 3; // leaves the loop; finish below after the last data is delivered
-          }
-        }
-        deliver(b, segs);
-        if ((phase as number) == 3) finish();
-      };
-      const start = (conn: Conn, reused: boolean) => {
-        c = conn;
-        c.data = (b, n) => {
-          if (phase == 2) return;
-          got = true;
-          try {
-            let i = 0;
-            if (phase == 0 && (i = onHead(b, 0, n)) < 0) return;
-            if (phase == 1) onBody(b, i, n);
-          } catch (e) {
-            fail(phase ? new TypeError("terminated", { cause: e }) : new TypeError("fetch failed", { cause: e }));
-          }
-        };
-        c.end = (e) => {
-          if (phase == 2) return;
-          if (phase == 1 && framing == 3 && !e) return finish(); // a body delimited by the close
-          // A kept-alive socket the server closed before answering: once more on a new one.
-          if (phase == 0 && !got && reused && !retried && IDEMPOTENT.test(method)) {
-            retried = true;
-            c.data = c.end = () => {};
-            c.s.destroy();
-            try {
-              return start(dial(secure, hostname, port, key), false);
-            } catch (x) {
-              e = x as Error;
-            }
-          }
-          const cause = e ?? Object.assign(new Error(phase ? "connection closed before the end of the body" : "connection closed before the response headers"), { code: "ECONNRESET" });
-          fail(phase ? new TypeError("terminated", { cause }) : new TypeError("fetch failed", { cause }));
-        };
-        c.s.cork();
-        c.s.write(head, "latin1");
-        if (bytes?.length) c.s.write(bytes);
-        c.s.uncork();
-      };
-      const reuse = take(key);
-      try {
-        start(reuse ?? dial(secure, hostname, port, key), !!reuse);
-      } catch (e) {
-        reuse?.s.destroy();
-        return reject(new TypeError("fetch failed", { cause: e }));
-      }
-      signal?.addEventListener("abort", abort);
-    });
+    const request = await toWireRequest(input, init);
+    return new Exchange(request).response;
   },
   { rawPath: true as const },
 ) as typeof fetch & { rawPath: true };
+
+async function toWireRequest(input: string | URL | Request, init: RequestInit): Promise<WireRequest> {
+  // A Request, recognized without touching the global (see NodeHeaders).
+  if (typeof input == "object" && !(input instanceof URL) && typeof input?.url == "string") {
+    const request = input as Request;
+    const body = request.body ? new Uint8Array(await request.arrayBuffer()) : null;
+    init = { method: request.method, headers: request.headers, signal: request.signal, body, ...init };
+    input = request.url;
+  }
+  const href = String(input);
+  const signal = init.signal ?? null;
+  signal?.throwIfAborted();
+  const parts = /^(https?:)\/\/([^/?#]*)([^#]*)/i.exec(href);
+  if (!parts) throw new TypeError(`nodeFetch: only absolute http(s) URLs, got ${JSON.stringify(href)}`);
+  const [, scheme, authority, rawPath] = parts;
+  // WHATWG URL only for the origin (host, port, IPv6 brackets); the path is kept byte for byte.
+  const originUrl = new URL(scheme + "//" + authority);
+  const path = rawPath[0] == "/" ? rawPath : "/" + rawPath;
+  if (!PRINTABLE_ASCII_ONLY.test(path))
+    throw new TypeError(
+      "nodeFetch: the path must be printable ASCII (percent-encode spaces and the rest), " +
+        `got ${JSON.stringify(path.slice(0, 200))}`,
+    );
+  const method = (init.method ?? "GET").toUpperCase();
+  if (!TOKEN.test(method)) throw new TypeError(`nodeFetch: invalid method ${JSON.stringify(method)}`);
+
+  let body = init.body as unknown;
+  if (body instanceof ArrayBuffer) body = new Uint8Array(body);
+  if (typeof body == "string") body = Buffer.from(body);
+  if (body != null && !(body instanceof Uint8Array))
+    throw new TypeError("nodeFetch: body must be a string, Uint8Array, ArrayBuffer or null");
+  const bodyBytes = (body as Uint8Array | null | undefined) ?? null;
+
+  const headers = new NodeHeaders(init.headers as HeadersInit); // validates names and values
+  if (!headers.has("host")) headers.set("host", originUrl.host);
+  if (originUrl.username && !headers.has("authorization")) {
+    const userPass = decodeURIComponent(originUrl.username) + ":" + decodeURIComponent(originUrl.password);
+    headers.set("authorization", "Basic " + Buffer.from(userPass).toString("base64"));
+  }
+  const framed = headers.has("content-length") || headers.has("transfer-encoding");
+  if (!framed && (bodyBytes || /^(POST|PUT|PATCH)$/.test(method)))
+    headers.set("content-length", String(bodyBytes?.length ?? 0));
+  const closeAfter = CONNECTION_CLOSE.test(headers.get("connection") ?? "");
+  if (!headers.has("connection")) headers.set("connection", "keep-alive");
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
+  head += "\r\n";
+
+  const secure = originUrl.protocol == "https:";
+  const hostname = originUrl.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(originUrl.port) || (secure ? 443 : 80);
+  const origin = { secure, hostname, port, key: `${originUrl.protocol}//${hostname}:${port}` };
+  return { url: href.replace(/#.*/s, ""), origin, method, head, body: bodyBytes, closeAfter, signal };
+}
+
+/**
+ * Where an exchange stands: waiting for the response head, reading the body (the response is out),
+ * or done (complete, failed, aborted or cancelled; nothing more is read).
+ */
+type ExchangeState = "awaiting-head" | "body" | "done";
+
+/** One request and its response on one connection (two, when a stale kept-alive one is replaced). */
+class Exchange {
+  readonly response: Promise<Response>;
+  #resolve!: (response: Response) => void;
+  #reject!: (error: unknown) => void;
+  #state: ExchangeState = "awaiting-head";
+  #connection!: Connection;
+  /** Whether any response byte came on the current connection (a retry is safe only before). */
+  #receivedAny = false;
+  #retried = false;
+  #headReader = new ResponseHeadReader();
+  #decoder: BodyDecoder | null = null;
+  /** The body's data ranges of the current read (reused: one array per exchange). */
+  #dataRanges: number[] = [];
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** The body's bytes are read and dropped (205: fetch gives it a null body). */
+  #discardBody = false;
+  #socketPaused = false;
+  /** The connection may carry the next request once this response is complete. */
+  #reusable = false;
+
+  constructor(readonly request: WireRequest) {
+    this.response = new Promise<Response>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const idle = takeIdle(request.origin);
+    try {
+      this.#send(idle ?? dial(request.origin), idle != null);
+    } catch (error) {
+      idle?.socket.destroy();
+      this.#state = "done";
+      this.#reject(new TypeError("fetch failed", { cause: error }));
+      return;
+    }
+    request.signal?.addEventListener("abort", this.#abort);
+  }
+
+  #abort = () => this.#fail(this.request.signal!.reason);
+
+  #unlisten() {
+    this.request.signal?.removeEventListener("abort", this.#abort);
+  }
+
+  #send(connection: Connection, reused: boolean): void {
+    this.#connection = connection;
+    connection.onData = (bytes, length) => this.#onData(bytes, length);
+    connection.onEnd = (error) => this.#onEnd(error, reused);
+    const { socket } = connection;
+    socket.cork();
+    socket.write(this.request.head, "latin1");
+    if (this.request.body?.length) socket.write(this.request.body);
+    socket.uncork();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#state == "done") return;
+    this.#unlisten();
+    if (this.#state == "body") this.#controller?.error(error);
+    else this.#reject(error);
+    this.#state = "done";
+    this.#connection.socket.destroy();
+  }
+
+  #finish(): void {
+    this.#state = "done";
+    this.#unlisten();
+    this.#controller?.close();
+    // A request body still being written (the server answered before reading it all) would be
+    // read as the next request: such a connection is not reused.
+    release(this.#connection, this.#reusable && !this.#connection.socket.writableLength);
+  }
+
+  #onData(bytes: Uint8Array, length: number): void {
+    if (this.#state == "done") return;
+    this.#receivedAny = true;
+    try {
+      let bodyStart = 0;
+      if (this.#state == "awaiting-head" && (bodyStart = this.#onHeadBytes(bytes, length)) < 0) return;
+      if (this.#state == "body") this.#onBodyBytes(bytes, bodyStart, length);
+    } catch (error) {
+      this.#fail(new TypeError(this.#state == "body" ? "terminated" : "fetch failed", { cause: error }));
+    }
+  }
+
+  /** Response head(s) from bytes[0..length); returns where the body starts, or -1. */
+  #onHeadBytes(bytes: Uint8Array, length: number): number {
+    let offset = 0;
+    while (offset < length) {
+      const read = this.#headReader.read(bytes, offset, length);
+      if (!read) return -1;
+      offset = read.bodyStart;
+      const { status } = read.head;
+      if (status == 101) throw invalidResponse("101 Switching Protocols was not asked for");
+      if (status < 200) continue; // 100 Continue, 103 Early Hints...: the real response follows
+      // fetch's Response takes 200-599 only
+      if (status > 599) throw invalidResponse(`unusable (HTTP ${status}): status outside 200-599`);
+      this.#respond(read.head, offset < length);
+      return offset;
+    }
+    return -1;
+  }
+
+  /** The final head is in: the response goes out, with a body stream unless fetch gives it none. */
+  #respond(head: ResponseHead, moreBytesInRead: boolean): void {
+    const { method } = this.request;
+    const headers = new NodeHeaders(head.headers); // repeats joined with ", "
+    const framing = bodyFraming(method, head.status, headers.get("transfer-encoding"), headers.get("content-length"));
+    this.#decoder = framing.decoder;
+    this.#reusable = head.keepAlive && framing.reusable && !this.request.closeAfter;
+    // fetch gives HEAD, 204, 205 and 304 a null body; 205's body, if any, is read and dropped.
+    this.#discardBody = head.status == 205;
+    const nullBody = method == "HEAD" || head.status == 204 || head.status == 304 || this.#discardBody;
+    const body = nullBody
+      ? null
+      : new ReadableStream<Uint8Array>(
+          {
+            start: (controller) => void (this.#controller = controller),
+            pull: () => {
+              if (!this.#socketPaused) return;
+              this.#socketPaused = false;
+              this.#connection.socket.resume();
+            },
+            cancel: () => {
+              if (this.#state == "done") return;
+              this.#state = "done";
+              this.#unlisten();
+              this.#connection.socket.destroy();
+            },
+          },
+          { highWaterMark: QUEUED_BYTES, size: (chunk) => chunk.length },
+        );
+    this.#state = "body";
+    this.#resolve(
+      new NodeResponse(body, head.status, head.statusText, headers, this.request.url) as unknown as Response,
+    );
+    if (this.#decoder) return;
+    // No body bytes follow this head (an empty body's stream closes at once).
+    if (moreBytesInRead) this.#reusable = false; // bytes after a response without a body
+    this.#finish();
+  }
+
+  #onBodyBytes(bytes: Uint8Array, start: number, end: number): void {
+    const dataRanges = this.#dataRanges;
+    dataRanges.length = 0;
+    const bodyEnd = this.#decoder!.read(bytes, start, end, dataRanges);
+    if (!this.#discardBody) this.#deliver(bytes, dataRanges);
+    if (bodyEnd < 0) return;
+    if (bodyEnd < end) this.#reusable = false; // bytes beyond the body: the connection is not reusable
+    this.#finish();
+  }
+
+  /**
+   * Body bytes (dataRanges: start and end offsets in pairs) copied out in chunks of CHUNK bytes at
+   * most (the last may be shorter); then the socket is paused if the stream's queue is full.
+   */
+  #deliver(bytes: Uint8Array, dataRanges: number[]): void {
+    const controller = this.#controller!;
+    if (dataRanges.length == 2) {
+      // One range (every Content-Length or close-delimited read): slice, one uninitialized
+      // allocation per chunk. Building it with new Uint8Array + set instead (as below) measured
+      // +3 to +5 MiB of peak RSS on the 100 MiB download.
+      const [rangeStart, rangeEnd] = dataRanges;
+      for (let start = rangeStart; start < rangeEnd; start += CHUNK)
+        controller.enqueue(copyOf(bytes, start, Math.min(rangeEnd, start + CHUNK)));
+    } else if (dataRanges.length) {
+      // Several ranges (the chunks of a chunked body): joined into arrays of CHUNK bytes.
+      let remaining = 0;
+      for (let index = 0; index < dataRanges.length; index += 2) remaining += dataRanges[index + 1] - dataRanges[index];
+      let out: Uint8Array | undefined;
+      let filled = 0;
+      for (let index = 0; index < dataRanges.length; index += 2) {
+        for (let start = dataRanges[index], end = dataRanges[index + 1]; start < end;) {
+          out ??= new Uint8Array(Math.min(CHUNK, remaining));
+          const take = Math.min(end - start, out.length - filled);
+          out.set(bytes.subarray(start, start + take), filled);
+          start += take;
+          filled += take;
+          remaining -= take;
+          if (filled == out.length) {
+            controller.enqueue(out);
+            out = undefined;
+            filled = 0;
+          }
+        }
+      }
+    }
+    if (controller.desiredSize! <= 0 && !this.#socketPaused) {
+      this.#socketPaused = true;
+      this.#connection.socket.pause();
+    }
+  }
+
+  /** The connection ended: EOF (no error), a socket error, or the close. */
+  #onEnd(error: Error | undefined, reused: boolean): void {
+    if (this.#state == "done") return;
+    if (this.#state == "body" && this.#decoder?.endsAtClose && !error) return this.#finish(); // the body's end
+    // A kept-alive socket the server closed before answering: once more on a new one.
+    const { method, origin } = this.request;
+    const retry = reused && !this.#retried && !this.#receivedAny && IDEMPOTENT.test(method);
+    if (this.#state == "awaiting-head" && retry) {
+      this.#retried = true;
+      this.#connection.onData = this.#connection.onEnd = () => {};
+      this.#connection.socket.destroy();
+      try {
+        return this.#send(dial(origin), false);
+      } catch (dialError) {
+        error = dialError as Error;
+      }
+    }
+    const inBody = this.#state == "body";
+    const cause =
+      error ??
+      Object.assign(
+        new Error(
+          inBody ? "connection closed before the end of the body" : "connection closed before the response headers",
+        ),
+        { code: "ECONNRESET" },
+      );
+    this.#fail(new TypeError(inBody ? "terminated" : "fetch failed", { cause }));
+  }
+}

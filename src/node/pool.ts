@@ -1,5 +1,5 @@
-// nodeFetch's connections: dialing over node:net / node:tls, one shared read buffer, and the
-// keep-alive pool of idle sockets per origin (take / release).
+// nodeFetch's connections: dialing over node:net / node:tls into one shared read buffer, and the
+// keep-alive pool of idle connections per origin (takeIdle / release).
 import * as net from "node:net";
 import type * as Tls from "node:tls";
 import { require } from "./lazy-require.ts";
@@ -10,67 +10,94 @@ const READ_SIZE = 64 * 1024;
 const readBuffer = new Uint8Array(READ_SIZE);
 // Keep-alive like Node's agents: idle sockets are unref'd and closed after 5 s, before typical
 // server idle timeouts; at most this many idle sockets are kept per origin.
-const IDLE_MS = 5000, IDLE_PER_ORIGIN = 16;
+const IDLE_MS = 5_000;
+const IDLE_PER_ORIGIN = 16;
 
-export interface Conn {
-  s: net.Socket;
+/** Where a connection goes; `key` ("https://host:443") names its pool. */
+export interface Origin {
+  secure: boolean;
+  hostname: string;
+  port: number;
   key: string;
-  /** The bytes b[0..n) just read; b is only valid during the call. */
-  data: (b: Uint8Array, n: number) => void;
-  /** EOF (no argument), a socket error, or the socket closed. */
-  end: (e?: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
 }
-const idle = new Map<string, Conn[]>();
 
-export function dial(https: boolean, host: string, port: number, key: string): Conn {
-  const c: Conn = { key, data: () => {}, end: () => {} } as unknown as Conn;
-  const onread = { buffer: readBuffer, callback: (n: number, b: Uint8Array) => (c.data(b, n), true) }; // pausing is explicit (c.s.pause())
-  const s = (c.s = https
-    ? (require("node:tls") as typeof Tls).connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"], onread } as Tls.ConnectionOptions) // onread: missing from @types/node
+/** A socket and the handlers of the request using it (a pooled one drops itself on any event). */
+export interface Connection {
+  socket: net.Socket;
+  origin: Origin;
+  /** The bytes bytes[0..length) just read; `bytes` is only valid during the call. */
+  onData: (bytes: Uint8Array, length: number) => void;
+  /** EOF (no argument), a socket error, or the socket closed. */
+  onEnd: (error?: Error) => void;
+  idleTimer?: ReturnType<typeof setTimeout>;
+}
+
+const idleByOrigin = new Map<string, Connection[]>();
+
+/** A new connection to `origin`. Its handlers do nothing until a request sets them. */
+export function dial(origin: Origin): Connection {
+  const { secure, hostname: host, port } = origin;
+  const connection = { origin, onData: () => {}, onEnd: () => {} } as unknown as Connection;
+  // Pausing is explicit (socket.pause()), so the callback always returns true.
+  const onread = {
+    buffer: readBuffer,
+    callback: (length: number, bytes: Uint8Array) => (connection.onData(bytes, length), true),
+  };
+  const socket = (connection.socket = secure
+    ? (require("node:tls") as typeof Tls).connect({
+        host,
+        port,
+        servername: net.isIP(host) ? undefined : host,
+        ALPNProtocols: ["http/1.1"],
+        onread, // missing from @types/node's ConnectionOptions
+      } as Tls.ConnectionOptions)
     : net.connect({ host, port, onread }));
-  s.setNoDelay(true);
-  s.setKeepAlive(true, 1000);
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 1_000);
   // Runtimes that ignore `onread` emit 'data' (and this listener makes the socket flowing, which
   // Node needs to emit 'end' at EOF).
-  s.on("data", (b: Buffer) => c.data(b, b.length));
-  s.on("end", () => c.end());
-  s.on("error", (e) => c.end(e));
-  s.on("close", () => c.end(new Error("socket closed")));
-  return c;
+  socket.on("data", (bytes: Buffer) => connection.onData(bytes, bytes.length));
+  socket.on("end", () => connection.onEnd());
+  socket.on("error", (error) => connection.onEnd(error));
+  socket.on("close", () => connection.onEnd(new Error("socket closed")));
+  return connection;
 }
 
-function drop(c: Conn) {
-  clearTimeout(c.timer);
-  const l = idle.get(c.key), i = l ? l.indexOf(c) : -1;
-  if (i >= 0) l!.splice(i, 1);
-  if (l && !l.length) idle.delete(c.key);
-  c.s.destroy();
+/** Out of the pool and closed. */
+function drop(connection: Connection): void {
+  clearTimeout(connection.idleTimer);
+  const idle = idleByOrigin.get(connection.origin.key);
+  const index = idle ? idle.indexOf(connection) : -1;
+  if (index >= 0) idle!.splice(index, 1);
+  if (idle && !idle.length) idleByOrigin.delete(connection.origin.key);
+  connection.socket.destroy();
 }
 
-/** After a complete response: back to the pool, or closed. */
-export function release(c: Conn, keep: boolean) {
-  c.data = () => drop(c); // a server speaking unasked
-  c.end = () => drop(c);
-  const l = idle.get(c.key) ?? [];
-  if (!keep || c.s.destroyed || l.length >= IDLE_PER_ORIGIN) return c.s.destroy();
-  c.s.resume(); // reading while idle, so a close by the server is seen at once
-  c.s.unref();
-  c.timer = setTimeout(() => drop(c), IDLE_MS);
-  c.timer.unref?.();
-  l.push(c);
-  idle.set(c.key, l);
+/** After a complete response: back to the pool when `reusable`, else closed. */
+export function release(connection: Connection, reusable: boolean): void {
+  connection.onData = () => drop(connection); // a server speaking unasked
+  connection.onEnd = () => drop(connection);
+  const { socket } = connection;
+  const idle = idleByOrigin.get(connection.origin.key) ?? [];
+  if (!reusable || socket.destroyed || idle.length >= IDLE_PER_ORIGIN) return void socket.destroy();
+  socket.resume(); // reading while idle, so a close by the server is seen at once
+  socket.unref();
+  connection.idleTimer = setTimeout(() => drop(connection), IDLE_MS);
+  connection.idleTimer.unref?.();
+  idle.push(connection);
+  idleByOrigin.set(connection.origin.key, idle);
 }
 
-export function take(key: string): Conn | undefined {
-  const l = idle.get(key);
-  for (let c; (c = l?.pop()); ) {
-    clearTimeout(c.timer);
-    if (!c.s.destroyed && c.s.writable) {
-      c.s.ref();
-      return c;
+/** The most recently released open connection to the origin, if any. */
+export function takeIdle(origin: Origin): Connection | undefined {
+  const idle = idleByOrigin.get(origin.key);
+  for (let connection; (connection = idle?.pop());) {
+    clearTimeout(connection.idleTimer);
+    if (!connection.socket.destroyed && connection.socket.writable) {
+      connection.socket.ref();
+      return connection;
     }
-    c.s.destroy();
+    connection.socket.destroy();
   }
-  idle.delete(key);
+  idleByOrigin.delete(origin.key);
 }
