@@ -117,24 +117,28 @@ const inputError = (field: string, problem: string): never => {
 const signingKeys = new Map<string, HmacKey>();
 const MAX_SIGNING_KEYS = 32;
 
+/** The options a signer was made with, defaults filled in, and the session token encoded once. */
+interface SignerSettings extends SignerOptions {
+  encodedToken?: string;
+}
+
 export class SigV4Signer {
-  declare private readonly options: SignerOptions;
-  declare private readonly encodedToken?: string;
+  declare private readonly settings: SignerSettings;
 
   constructor(options: SignerOptions) {
-    const copy = { ...options };
+    const copy: SignerSettings = { ...options };
     for (const field of ["accessKeyId", "secretAccessKey", "region", "service"] as const)
       if (typeof copy[field] !== "string" || !copy[field]) inputError(field, NONEMPTY);
     const s3 = copy.service === "s3";
     copy.doubleEncodePath ??= !s3;
     copy.normalizePath ??= !s3;
-    this.options = copy;
-    this.encodedToken = copy.sessionToken && encodeRfc3986(copy.sessionToken);
+    copy.encodedToken = copy.sessionToken && encodeRfc3986(copy.sessionToken);
+    this.settings = copy;
   }
 
   /** Authorization-header signing. */
   async sign(request: SignableRequest, options: SignOptions = {}): Promise<SignedRequest> {
-    return this.signRequest(request, options);
+    return signRequest(this.settings, request, options);
   }
 
   /** Query-string signing; the returned `url` is the presigned URL. */
@@ -142,114 +146,118 @@ export class SigV4Signer {
     const expiresIn = options?.expiresIn;
     if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES)
       inputError("expiresIn", `must be whole seconds, 1 to ${MAX_EXPIRES} (7 days), not ${expiresIn}`);
-    return this.signRequest(request, options, expiresIn);
+    return signRequest(this.settings, request, options, expiresIn);
+  }
+}
+
+async function signRequest(
+  settings: SignerSettings,
+  request: SignableRequest,
+  options: SignOptions,
+  expiresIn?: number,
+): Promise<SignedRequest> {
+  const { accessKeyId, secretAccessKey, sessionToken, encodedToken, region, service } = settings;
+  const s3 = service === "s3";
+  const method = request?.method;
+  if (typeof method !== "string" || !method) inputError("method", NONEMPTY);
+  const date = options.date ?? new Date();
+  if (!(date instanceof Date) || isNaN(+date)) inputError("date", "must be a valid Date");
+
+  // Split the URL by hand: new URL() would drop "." / ".." segments and re-escape the path.
+  const parts = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(request.url));
+  if (!parts || !parts[2] || parts[2].includes("@"))
+    inputError(
+      "url",
+      `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(request.url).slice(0, 99))}`,
+    );
+  const [, scheme, authority, rawPath, rawQuery = ""] = parts!;
+  const path = rawPath || "/";
+
+  const amzDate = date.toISOString().replace(/[-:]|\.\d+/g, "");
+  const day = amzDate.slice(0, 8);
+  const scope = `${day}/${region}/${service}/aws4_request`;
+  const cacheKey = `${secretAccessKey}\n${scope}`;
+  let signingKey = signingKeys.get(cacheKey);
+  if (!signingKey) {
+    let key = utf8("AWS4" + secretAccessKey);
+    for (const part of [day, region, service, "aws4_request"]) key = hmac(hmacKey(key), part);
+    if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.delete(signingKeys.keys().next().value!);
+    signingKeys.set(cacheKey, (signingKey = hmacKey(key)));
   }
 
-  private async signRequest(request: SignableRequest, options: SignOptions, expiresIn?: number) {
-    const { accessKeyId, secretAccessKey, sessionToken, region, service } = this.options;
-    const s3 = service === "s3";
-    const method = request?.method;
-    if (typeof method !== "string" || !method) inputError("method", NONEMPTY);
-    const date = options.date ?? new Date();
-    if (!(date instanceof Date) || isNaN(+date)) inputError("date", "must be a valid Date");
+  // Headers as they will be sent: lowercase names, each value with only its edges trimmed (as
+  // fetch's Headers would), repeated names joined with "," in their original order. The
+  // canonical value (white space runs collapsed to one space) is made when signing; the server
+  // makes the same from what it receives.
+  const headers: Record<string, string> = {};
+  const add = (name: string, value: string | string[]) => {
+    name = name.toLowerCase();
+    value = (Array.isArray(value) ? value : [value]).map((v) => String(v).replace(EDGE_WHITESPACE, "")).join(",");
+    headers[name] = name in headers ? headers[name] + "," + value : value;
+  };
+  const given = request.headers;
+  if (typeof (given as Headers)?.forEach === "function") (given as Headers).forEach((value, name) => add(name, value));
+  else if (given) for (const name of Object.keys(given)) add(name, (given as Record<string, string>)[name]);
+  headers.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
 
-    // Split the URL by hand: new URL() would drop "." / ".." segments and re-escape the path.
-    const parts = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(request.url));
-    if (!parts || !parts[2] || parts[2].includes("@"))
-      inputError(
-        "url",
-        `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(request.url).slice(0, 99))}`,
-      );
-    const [, scheme, authority, rawPath, rawQuery = ""] = parts!;
-    const path = rawPath || "/";
+  let payloadHash = options.payloadHash;
+  if (expiresIn) payloadHash ??= s3 ? "UNSIGNED-PAYLOAD" : undefined;
+  payloadHash ??= await sha256Hex(request.body ?? "");
 
-    const amzDate = date.toISOString().replace(/[-:]|\.\d+/g, "");
-    const day = amzDate.slice(0, 8);
-    const scope = `${day}/${region}/${service}/aws4_request`;
-    const cacheKey = `${secretAccessKey}\n${scope}`;
-    let signingKey = signingKeys.get(cacheKey);
-    if (!signingKey) {
-      let key = utf8("AWS4" + secretAccessKey);
-      for (const part of [day, region, service, "aws4_request"]) key = hmac(hmacKey(key), part);
-      if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.delete(signingKeys.keys().next().value!);
-      signingKeys.set(cacheKey, (signingKey = hmacKey(key)));
-    }
-
-    // Headers as they will be sent: lowercase names, each value with only its edges trimmed (as
-    // fetch's Headers would), repeated names joined with "," in their original order. The
-    // canonical value (white space runs collapsed to one space) is made when signing; the server
-    // makes the same from what it receives.
-    const headers: Record<string, string> = {};
-    const add = (name: string, value: string | string[]) => {
-      name = name.toLowerCase();
-      value = (Array.isArray(value) ? value : [value]).map((v) => String(v).replace(EDGE_WHITESPACE, "")).join(",");
-      headers[name] = name in headers ? headers[name] + "," + value : value;
-    };
-    const given = request.headers;
-    if (typeof (given as Headers)?.forEach === "function")
-      (given as Headers).forEach((value, name) => add(name, value));
-    else if (given) for (const name of Object.keys(given)) add(name, (given as Record<string, string>)[name]);
-    headers.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
-
-    let payloadHash = options.payloadHash;
-    if (expiresIn) payloadHash ??= s3 ? "UNSIGNED-PAYLOAD" : undefined;
-    payloadHash ??= await sha256Hex(request.body ?? "");
-
-    // Pairs are kept as "name\0value": "\0" sorts below every character of an encoded name, so
-    // a plain sort orders by name, then value, in byte order (all ASCII once encoded). Sorting
-    // "name=value" instead would put "a-b=1" before "a=1".
-    const query: string[] = [];
-    for (const pair of rawQuery.split("&")) {
-      if (!pair) continue;
-      // Split at the first "=" only: a value may hold more.
-      const [name, value = ""] = pair.split(/=(.*)/s);
-      query.push(canonicalize(name) + "\0" + canonicalize(value));
-    }
-
-    const credential = `${accessKeyId}/${scope}`;
-    if (!expiresIn) {
-      headers["x-amz-date"] = amzDate;
-      // S3 requires it on every header-signed request; other services take it when given.
-      if (s3) headers["x-amz-content-sha256"] = payloadHash;
-      if (sessionToken) headers["x-amz-security-token"] = sessionToken;
-    }
-    const names = Object.keys(headers)
-      .filter((name) => !UNSIGNED.test(name) && !HOP_BY_HOP.test(name))
-      .sort();
-    const signedHeaders = names.join(";");
-    if (expiresIn) {
-      query.push(
-        "X-Amz-Algorithm\0" + ALGORITHM,
-        "X-Amz-Credential\0" + encodeRfc3986(credential),
-        "X-Amz-Date\0" + amzDate,
-        "X-Amz-Expires\0" + expiresIn,
-        "X-Amz-SignedHeaders\0" + encodeRfc3986(signedHeaders),
-      );
-      if (sessionToken) query.push("X-Amz-Security-Token\0" + this.encodedToken);
-    }
-    const canonicalQuery = query.sort().join("&").replace(/\0/g, "=");
-
-    // Non-S3 services sign the wire path encoded once more ("double encoding").
-    let canonicalPath = this.options.normalizePath ? normalizePath(path) : path;
-    canonicalPath = this.options.doubleEncodePath ? encodePath(canonicalPath) : canonicalize(canonicalPath, true);
-
-    let canonicalRequest = `${method}\n${canonicalPath}\n${canonicalQuery}\n`;
-    for (const name of names) canonicalRequest += `${name}:${headers[name].replace(WHITESPACE_RUN, " ")}\n`;
-    canonicalRequest += `\n${signedHeaders}\n${payloadHash}`;
-    const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
-
-    const signature = hex(hmac(signingKey, stringToSign));
-
-    const origin = `${scheme}://${authority}`;
-    let url = origin + path + (rawQuery ? "?" + rawQuery : "");
-    if (expiresIn) {
-      // The URL carries exactly the query that was signed (no "+" for spaces, no re-escaping),
-      // and for S3 the path in its canonical encoding, which S3 decodes to the same key.
-      url = origin + (s3 ? canonicalPath : path) + "?" + canonicalQuery + "&X-Amz-Signature=" + signature;
-    } else {
-      headers.authorization =
-        `${ALGORITHM} Credential=${credential}, ` + `SignedHeaders=${signedHeaders}, Signature=${signature}`;
-    }
-    return { method, url, headers, signature, canonicalRequest, stringToSign };
+  // Pairs are kept as "name\0value": "\0" sorts below every character of an encoded name, so
+  // a plain sort orders by name, then value, in byte order (all ASCII once encoded). Sorting
+  // "name=value" instead would put "a-b=1" before "a=1".
+  const query: string[] = [];
+  for (const pair of rawQuery.split("&")) {
+    if (!pair) continue;
+    // Split at the first "=" only: a value may hold more.
+    const [name, value = ""] = pair.split(/=(.*)/s);
+    query.push(canonicalize(name) + "\0" + canonicalize(value));
   }
+
+  const credential = `${accessKeyId}/${scope}`;
+  if (!expiresIn) {
+    headers["x-amz-date"] = amzDate;
+    // S3 requires it on every header-signed request; other services take it when given.
+    if (s3) headers["x-amz-content-sha256"] = payloadHash;
+    if (sessionToken) headers["x-amz-security-token"] = sessionToken;
+  }
+  const names = Object.keys(headers)
+    .filter((name) => !UNSIGNED.test(name) && !HOP_BY_HOP.test(name))
+    .sort();
+  const signedHeaders = names.join(";");
+  if (expiresIn) {
+    query.push(
+      "X-Amz-Algorithm\0" + ALGORITHM,
+      "X-Amz-Credential\0" + encodeRfc3986(credential),
+      "X-Amz-Date\0" + amzDate,
+      "X-Amz-Expires\0" + expiresIn,
+      "X-Amz-SignedHeaders\0" + encodeRfc3986(signedHeaders),
+    );
+    if (sessionToken) query.push("X-Amz-Security-Token\0" + encodedToken);
+  }
+  const canonicalQuery = query.sort().join("&").replace(/\0/g, "=");
+
+  // Non-S3 services sign the wire path encoded once more ("double encoding").
+  let canonicalPath = settings.normalizePath ? normalizePath(path) : path;
+  canonicalPath = settings.doubleEncodePath ? encodePath(canonicalPath) : canonicalize(canonicalPath, true);
+
+  let canonicalRequest = `${method}\n${canonicalPath}\n${canonicalQuery}\n`;
+  for (const name of names) canonicalRequest += `${name}:${headers[name].replace(WHITESPACE_RUN, " ")}\n`;
+  canonicalRequest += `\n${signedHeaders}\n${payloadHash}`;
+  const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
+
+  const signature = hex(hmac(signingKey, stringToSign));
+
+  const origin = `${scheme}://${authority}`;
+  let url = origin + path + (rawQuery ? "?" + rawQuery : "");
+  if (expiresIn) {
+    // The URL carries exactly the query that was signed (no "+" for spaces, no re-escaping),
+    // and for S3 the path in its canonical encoding, which S3 decodes to the same key.
+    url = origin + (s3 ? canonicalPath : path) + "?" + canonicalQuery + "&X-Amz-Signature=" + signature;
+  } else {
+    headers.authorization =
+      `${ALGORITHM} Credential=${credential}, ` + `SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  }
+  return { method, url, headers, signature, canonicalRequest, stringToSign };
 }
