@@ -75,9 +75,12 @@ function collect(message: unknown, out: S3Notification, depth: number): void {
   // S3 sends this once when a notification is configured: it announces no object.
   if (message.Event == "s3:TestEvent") return;
   // An SNS envelope (an HTTP subscription, or an SQS queue without raw message delivery).
-  if (message.Type == "Notification" && typeof message.Message == "string") return collect(message.Message, out, depth + 1);
+  if (message.Type == "Notification" && typeof message.Message == "string")
+    return collect(message.Message, out, depth + 1);
   if (message.Type == "SubscriptionConfirmation")
-    fail("got an SNS SubscriptionConfirmation, not a notification: confirm the subscription by GETting its SubscribeURL");
+    fail(
+      "got an SNS SubscriptionConfirmation, not a notification: confirm the subscription by GETting its SubscribeURL",
+    );
   // An SQS message as ReceiveMessage returns it.
   if (typeof message.Body == "string" && "ReceiptHandle" in message) return collect(message.Body, out, depth + 1);
   if (message.source == "aws.s3" && isObject(message.detail)) return fromEventBridge(message, out);
@@ -96,12 +99,15 @@ function fromRecord(record: unknown, index: number, out: S3Notification, depth: 
   if (record.eventSource == "aws:sqs") return collect(record.body, out, depth + 1);
   if (record.EventSource == "aws:sns") return collect(record.Sns?.Message, out, depth + 1);
   const { s3, eventSource } = record;
-  if (!isObject(s3) || !isObject(s3.object)) return fail(`${where}: expected an S3 record with s3.object, got ${preview(record)}`);
-  if (typeof record.eventName != "string") fail(`${where}: eventName must be a string, got ${preview(record.eventName)}`);
+  if (!isObject(s3) || !isObject(s3.object))
+    return fail(`${where}: expected an S3 record with s3.object, got ${preview(record)}`);
+  if (typeof record.eventName != "string")
+    fail(`${where}: eventName must be a string, got ${preview(record.eventName)}`);
   // MinIO writes the "s3:" prefix that AWS and Ceph leave out.
   const eventName = record.eventName.replace(/^s3:/, "");
   const rawKey = s3.object.key;
-  if (typeof rawKey != "string" || !rawKey) fail(`${where}: s3.object.key must be a non-empty string, got ${preview(rawKey)}`);
+  if (typeof rawKey != "string" || !rawKey)
+    fail(`${where}: s3.object.key must be a non-empty string, got ${preview(rawKey)}`);
   // AWS documents the key as form-URL-encoded ("red flower.jpg" arrives as "red+flower.jpg"), and
   // MinIO sends Go's url.QueryEscape of it; Ceph RGW sends the key raw (measured on RGW 16: "dir/a b+c.txt"
   // arrived as is). Decode by source, exactly once: "%2520" in a raw Ceph key stays "%2520".
@@ -119,7 +125,9 @@ function fromRecord(record: unknown, index: number, out: S3Notification, depth: 
  * key needs decoding (aws-solutions-library-samples/guidance-for-medialake-on-aws#21: "test+b.png").
  */
 function fromEventBridge(message: JsonObject, out: S3Notification): void {
-  const detail = message.detail, type = message["detail-type"], object = detail.object;
+  const detail = message.detail,
+    type = message["detail-type"],
+    object = detail.object;
   if (type != "Object Created" && type != "Object Deleted") return;
   if (!isObject(object) || typeof object.key != "string" || !object.key)
     return fail(`EventBridge event: detail.object.key must be a non-empty string, got ${preview(object)}`);
@@ -134,19 +142,25 @@ const R2_REMOVED = ["DeleteObject", "LifecycleDeletion"];
 
 /** A Cloudflare R2 event notification (a queue message's body). The key is raw, as R2's Workers API uses it. */
 function fromR2(message: JsonObject, out: S3Notification): void {
-  const { action, object } = message, where = "R2 message";
-  if (typeof object.key != "string" || !object.key) return fail(`${where}: object.key must be a non-empty string, got ${preview(object)}`);
+  const { action, object } = message,
+    where = "R2 message";
+  if (typeof object.key != "string" || !object.key)
+    return fail(`${where}: object.key must be a non-empty string, got ${preview(object)}`);
   const change = { bucket: message.bucket, key: object.key, eventName: action, eventTime: message.eventTime, object };
   if (R2_CREATED.includes(action)) out.created.push(created(change, where, "eTag"));
   else if (R2_REMOVED.includes(action)) out.removed.push(removed(change, where));
 }
 
 function created(change: Change, where: string, etagField: string, versionField = "versionId"): FileEvent {
-  const { key, object } = change, etag = object[etagField];
+  const { key, object } = change,
+    etag = object[etagField];
   if (typeof etag != "string") fail(`${where}: the object's ${etagField} must be a string, got ${preview(etag)}`);
   const base = common(change, where, versionField);
   return {
-    ...base, key, name: key.slice(key.lastIndexOf("/") + 1), size: sizeOf(object.size, where),
+    ...base,
+    key,
+    name: key.slice(key.lastIndexOf("/") + 1),
+    size: sizeOf(object.size, where),
     // Some servers quote the ETag as in HTTP headers; FileEvents carry it unquoted, as listings do.
     etag: etag.length > 1 && etag[0] == '"' && etag.endsWith('"') ? etag.slice(1, -1) : etag,
     lastModified: base.eventTime,
@@ -159,10 +173,13 @@ function removed(change: Change, where: string, versionField = "versionId"): Rem
 
 function common(change: Change, where: string, versionField: string) {
   const { bucket, object, eventName } = change;
-  if (typeof bucket != "string" || !bucket) fail(`${where}: the bucket name must be a non-empty string, got ${preview(bucket)}`);
+  if (typeof bucket != "string" || !bucket)
+    fail(`${where}: the bucket name must be a non-empty string, got ${preview(bucket)}`);
   // Optional fields: an empty string (Ceph's versionId on an unversioned bucket) means absent.
   const fields: { bucket: string; eventName: string; eventTime: Date; sequencer?: string; versionId?: string } = {
-    bucket: bucket as string, eventName, eventTime: timeOf(change.eventTime, where),
+    bucket: bucket as string,
+    eventName,
+    eventTime: timeOf(change.eventTime, where),
   };
   if (typeof object.sequencer == "string" && object.sequencer) fields.sequencer = object.sequencer;
   if (typeof object[versionField] == "string" && object[versionField]) fields.versionId = object[versionField];
@@ -172,7 +189,8 @@ function common(change: Change, where: string, versionField: string) {
 /** Sizes come as numbers (AWS, MinIO, EventBridge, R2) or decimal strings (Ceph's documented example). */
 function sizeOf(value: unknown, where: string): number {
   const size = typeof value == "string" && /^\d+$/.test(value) ? +value : value;
-  if (typeof size != "number" || !Number.isSafeInteger(size) || size < 0) fail(`${where}: the object size must be a byte count, got ${preview(value)}`);
+  if (typeof size != "number" || !Number.isSafeInteger(size) || size < 0)
+    fail(`${where}: the object size must be a byte count, got ${preview(value)}`);
   return size as number;
 }
 
@@ -182,7 +200,8 @@ function sizeOf(value: unknown, where: string): number {
  */
 function timeOf(value: unknown, where: string): Date {
   const time = typeof value == "string" ? new Date(value.replace(/(\.\d{3})\d+/, "$1")) : undefined;
-  if (!time || Number.isNaN(+time)) fail(`${where}: the event time must be an ISO-8601 date-time, got ${preview(value)}`);
+  if (!time || Number.isNaN(+time))
+    fail(`${where}: the event time must be an ISO-8601 date-time, got ${preview(value)}`);
   return time!;
 }
 
@@ -192,6 +211,8 @@ function decodeFormKey(key: string, where: string): string {
   try {
     return decodeURIComponent(key.replace(/\+/g, " "));
   } catch {
-    return fail(`${where}: s3.object.key ${preview(key)} is not URL-encoded as AWS and MinIO encode keys (a bad %-escape)`);
+    return fail(
+      `${where}: s3.object.key ${preview(key)} is not URL-encoded as AWS and MinIO encode keys (a bad %-escape)`,
+    );
   }
 }

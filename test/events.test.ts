@@ -9,7 +9,11 @@ import { parseS3Events, parseS3Notification, type S3Notification } from "../src/
 import { InputError } from "../src/errors.ts";
 import { repoRoot, seededRandom } from "./support/util.ts";
 
-interface Fixture { source: string; message: unknown; expected: { created: any[]; removed: any[] } }
+interface Fixture {
+  source: string;
+  message: unknown;
+  expected: { created: any[]; removed: any[] };
+}
 const FIXTURES = join(repoRoot, "fixtures/events");
 const fixtures = readdirSync(FIXTURES)
   .filter((file) => file.endsWith(".json"))
@@ -23,17 +27,24 @@ function comparable(result: S3Notification) {
     assert.equal(+event.lastModified, +event.eventTime!, "a pushed event's lastModified is its eventTime");
   }
   return {
-    created: result.created.map(({ name, lastModified, eventTime, ...rest }) => ({ ...rest, eventTime: eventTime!.toISOString() })),
+    created: result.created.map(({ name, lastModified, eventTime, ...rest }) => ({
+      ...rest,
+      eventTime: eventTime!.toISOString(),
+    })),
     removed: result.removed.map(({ eventTime, ...rest }) => ({ ...rest, eventTime: eventTime.toISOString() })),
   };
 }
 
 const reorder = (events: any[]) =>
   events.map(({ bucket, key, size, etag, eventName, eventTime, sequencer, versionId }) =>
-    Object.fromEntries(Object.entries({ bucket, key, size, etag, eventName, eventTime, sequencer, versionId }).filter(([, v]) => v !== undefined)),
+    Object.fromEntries(
+      Object.entries({ bucket, key, size, etag, eventName, eventTime, sequencer, versionId }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ),
   );
 
-test("every fixture (AWS, SNS, Lambda SQS, EventBridge, R2, MinIO, Ceph RGW 16) parses to its documented objects", () => {
+test("every fixture (AWS, SNS, Lambda, EventBridge, R2, MinIO, Ceph RGW 16) parses to its documented objects", () => {
   assert.ok(fixtures.length >= 15, `fixtures found: ${fixtures.length}`);
   for (const { file, message, expected } of fixtures) {
     const fromObject = comparable(parseS3Notification(message as object));
@@ -46,10 +57,14 @@ test("every fixture (AWS, SNS, Lambda SQS, EventBridge, R2, MinIO, Ceph RGW 16) 
 
 test("AWS keys are form-decoded once: 'a+b%2Bc.txt' is 'a b+c.txt', '%2520' is '%20', never ' '", () => {
   const message = (key: string, eventSource = "aws:s3") => ({
-    Records: [{
-      eventSource, eventName: "ObjectCreated:Put", eventTime: "2024-05-01T10:00:00.000Z",
-      s3: { bucket: { name: "b" }, object: { key, size: 1, eTag: "e" } },
-    }],
+    Records: [
+      {
+        eventSource,
+        eventName: "ObjectCreated:Put",
+        eventTime: "2024-05-01T10:00:00.000Z",
+        s3: { bucket: { name: "b" }, object: { key, size: 1, eTag: "e" } },
+      },
+    ],
   });
   const keyOf = (key: string, eventSource?: string) => parseS3Events(message(key, eventSource))[0].key;
   assert.equal(keyOf("a+b%2Bc.txt"), "a b+c.txt");
@@ -76,20 +91,41 @@ test("EventBridge and R2 keys are raw: '+' and '%' stay", () => {
 
 test("TestEvents, removals and other event types are no new files; removals come separately", () => {
   const record = (eventName: string) => ({
-    eventSource: "aws:s3", eventName, eventTime: "2024-05-01T10:00:00.000Z",
+    eventSource: "aws:s3",
+    eventName,
+    eventTime: "2024-05-01T10:00:00.000Z",
     s3: { bucket: { name: "b" }, object: { key: eventName.replace(/:/g, "-"), size: 1, eTag: "e", sequencer: "0A" } },
   });
   const names = [
-    "ObjectCreated:Put", "ObjectCreated:CompleteMultipartUpload", "ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
-    "LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated", "ObjectRestore:Completed", "ObjectTagging:Put",
-    "ObjectAcl:Put", "LifecycleTransition", "s3:ObjectAccessed:Get", "s3:ObjectCreated:Copy", "s3:ObjectRemoved:Delete",
+    "ObjectCreated:Put",
+    "ObjectCreated:CompleteMultipartUpload",
+    "ObjectRemoved:Delete",
+    "ObjectRemoved:DeleteMarkerCreated",
+    "LifecycleExpiration:Delete",
+    "LifecycleExpiration:DeleteMarkerCreated",
+    "ObjectRestore:Completed",
+    "ObjectTagging:Put",
+    "ObjectAcl:Put",
+    "LifecycleTransition",
+    "s3:ObjectAccessed:Get",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectRemoved:Delete",
   ];
   const result = parseS3Notification({ Records: names.map(record) });
-  assert.deepEqual(result.created.map((e) => e.eventName), ["ObjectCreated:Put", "ObjectCreated:CompleteMultipartUpload", "ObjectCreated:Copy"]);
-  assert.deepEqual(result.removed.map((e) => e.eventName), [
-    "ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated", "LifecycleExpiration:Delete",
-    "LifecycleExpiration:DeleteMarkerCreated", "ObjectRemoved:Delete",
-  ]);
+  assert.deepEqual(
+    result.created.map((e) => e.eventName),
+    ["ObjectCreated:Put", "ObjectCreated:CompleteMultipartUpload", "ObjectCreated:Copy"],
+  );
+  assert.deepEqual(
+    result.removed.map((e) => e.eventName),
+    [
+      "ObjectRemoved:Delete",
+      "ObjectRemoved:DeleteMarkerCreated",
+      "LifecycleExpiration:Delete",
+      "LifecycleExpiration:DeleteMarkerCreated",
+      "ObjectRemoved:Delete",
+    ],
+  );
   assert.deepEqual(parseS3Events(fixture("aws-test-event.json").message as object), []);
   const r2 = { ...(fixture("r2-copy-object.json").message as object), action: "SomeFutureAction" };
   assert.deepEqual(parseS3Notification(r2), { created: [], removed: [] });
@@ -97,20 +133,32 @@ test("TestEvents, removals and other event types are no new files; removals come
 
 test("envelopes: Lambda's SNS event, an SQS message as ReceiveMessage returns it, an array of messages", () => {
   const s3Message = fixture("aws-put.json").message;
-  const lambdaSns = { Records: [{ EventSource: "aws:sns", Sns: { Type: "Notification", Message: JSON.stringify(s3Message) } }] };
+  const lambdaSns = {
+    Records: [{ EventSource: "aws:sns", Sns: { Type: "Notification", Message: JSON.stringify(s3Message) } }],
+  };
   assert.equal(parseS3Events(lambdaSns)[0].key, "HappyFace.jpg");
   const sqsMessage = { MessageId: "1", ReceiptHandle: "h", MD5OfBody: "x", Body: JSON.stringify(s3Message) };
   assert.equal(parseS3Events(sqsMessage)[0].key, "HappyFace.jpg");
   const batch = [fixture("r2-copy-object.json").message, fixture("aws-put.json").message];
-  assert.deepEqual(parseS3Events(batch).map((e) => e.key), ["my-new-object", "HappyFace.jpg"]);
+  assert.deepEqual(
+    parseS3Events(batch).map((e) => e.key),
+    ["my-new-object", "HappyFace.jpg"],
+  );
 });
 
 test("sizes as decimal strings (Ceph's documented example), quoted ETags, microsecond times", () => {
   const message = {
-    Records: [{
-      eventSource: "ceph:s3", eventName: "ObjectCreated:Put", eventTime: "2019-11-22T13:47:35.124724Z",
-      s3: { bucket: { name: "mybucket1" }, object: { key: "myimage1.jpg", size: "1024", eTag: '"37b51d194a7513e45b56f6524f2d51f2"', versionId: "" } },
-    }],
+    Records: [
+      {
+        eventSource: "ceph:s3",
+        eventName: "ObjectCreated:Put",
+        eventTime: "2019-11-22T13:47:35.124724Z",
+        s3: {
+          bucket: { name: "mybucket1" },
+          object: { key: "myimage1.jpg", size: "1024", eTag: '"37b51d194a7513e45b56f6524f2d51f2"', versionId: "" },
+        },
+      },
+    ],
   };
   const [event] = parseS3Events(message);
   assert.equal(event.size, 1024);
@@ -121,7 +169,15 @@ test("sizes as decimal strings (Ceph's documented example), quoted ETags, micros
 
 test("bad input is an InputError that says what was expected", () => {
   const record = (object: unknown, extra: object = {}) => ({
-    Records: [{ eventSource: "aws:s3", eventName: "ObjectCreated:Put", eventTime: "2024-05-01T10:00:00Z", s3: { bucket: { name: "b" }, object }, ...extra }],
+    Records: [
+      {
+        eventSource: "aws:s3",
+        eventName: "ObjectCreated:Put",
+        eventTime: "2024-05-01T10:00:00Z",
+        s3: { bucket: { name: "b" }, object },
+        ...extra,
+      },
+    ],
   });
   const cases: [unknown, RegExp][] = [
     ["not json {", /expected JSON/],
@@ -141,20 +197,44 @@ test("bad input is an InputError that says what was expected", () => {
     [record({ key: "a%zz", size: 1, eTag: "e" }), /bad %-escape/],
     [record({ key: "k", size: 1, eTag: "e" }, { eventTime: "yesterday" }), /event time must be an ISO-8601/],
     [record({ key: "k", size: 1, eTag: "e" }, { eventName: 5 }), /eventName must be a string/],
-    [{ Records: [{ eventSource: "aws:s3", eventName: "ObjectCreated:Put", eventTime: "2024-05-01T10:00:00Z", s3: { object: { key: "k", size: 1, eTag: "e" } } }] }, /bucket name must be a non-empty string/],
-    [{ Type: "SubscriptionConfirmation", SubscribeURL: "https://sns/confirm" }, /SubscriptionConfirmation.*SubscribeURL/],
-    [{ source: "aws.s3", "detail-type": "Object Created", detail: { bucket: { name: "b" }, object: {} } }, /detail.object.key must be/],
-    [{ action: "PutObject", bucket: "b", object: { key: "k", eTag: "e" }, eventTime: "2024-05-24T19:36:44.379Z" }, /size must be a byte count, got undefined/],
+    [
+      {
+        Records: [
+          {
+            eventSource: "aws:s3",
+            eventName: "ObjectCreated:Put",
+            eventTime: "2024-05-01T10:00:00Z",
+            s3: { object: { key: "k", size: 1, eTag: "e" } },
+          },
+        ],
+      },
+      /bucket name must be a non-empty string/,
+    ],
+    [
+      { Type: "SubscriptionConfirmation", SubscribeURL: "https://sns/confirm" },
+      /SubscriptionConfirmation.*SubscribeURL/,
+    ],
+    [
+      { source: "aws.s3", "detail-type": "Object Created", detail: { bucket: { name: "b" }, object: {} } },
+      /detail.object.key must be/,
+    ],
+    [
+      { action: "PutObject", bucket: "b", object: { key: "k", eTag: "e" }, eventTime: "2024-05-24T19:36:44.379Z" },
+      /size must be a byte count, got undefined/,
+    ],
     [{ Records: [{ eventSource: "aws:sqs", body: "{broken" }] }, /expected JSON/],
   ];
   for (const [input, pattern] of cases)
-    assert.throws(() => parseS3Events(input as object), (error: unknown) => {
-      assert.ok(error instanceof InputError, `${JSON.stringify(input)}: ${error}`);
-      assert.match(error.message, pattern, JSON.stringify(input));
-      assert.match(error.message, /^parseS3Events: /);
-      assert.equal(error.field, "message");
-      return true;
-    });
+    assert.throws(
+      () => parseS3Events(input as object),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError, `${JSON.stringify(input)}: ${error}`);
+        assert.match(error.message, pattern, JSON.stringify(input));
+        assert.match(error.message, /^parseS3Events: /);
+        assert.equal(error.field, "message");
+        return true;
+      },
+    );
 });
 
 test("envelopes nested without end are refused, not recursed into", () => {
@@ -170,9 +250,15 @@ test("seeded mutations of every fixture: a result or an InputError, never anothe
   // Every path to a value inside the message (strings inside are parsed as JSON when they are).
   const paths = (value: unknown, prefix: (string | number)[] = []): (string | number)[][] =>
     typeof value == "object" && value !== null
-      ? [prefix, ...Object.entries(value).flatMap(([name, child]) => paths(child, [...prefix, Array.isArray(value) ? +name : name]))]
+      ? [
+          prefix,
+          ...Object.entries(value).flatMap(([name, child]) =>
+            paths(child, [...prefix, Array.isArray(value) ? +name : name]),
+          ),
+        ]
       : [prefix];
-  let results = 0, errors = 0;
+  let results = 0,
+    errors = 0;
   for (const { file, message } of fixtures)
     for (let round = 0; round < 200; round++) {
       const mutated = structuredClone(message) as any;
@@ -185,7 +271,8 @@ test("seeded mutations of every fixture: a result or an InputError, never anothe
         parseS3Notification(mutated);
         results++;
       } catch (error) {
-        if (!(error instanceof InputError)) assert.fail(`seed ${seed}, ${file}, ${path.join(".")}: ${(error as Error).stack}`);
+        if (!(error instanceof InputError))
+          assert.fail(`seed ${seed}, ${file}, ${path.join(".")}: ${(error as Error).stack}`);
         errors++;
       }
     }

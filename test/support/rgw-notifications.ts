@@ -74,7 +74,13 @@ export function rgwNotifications({ endpoint, region, credentials }: RgwNotificat
   const sns = new SigV4Signer({ ...credentials, region, service: "sns" });
   const s3 = new SigV4Signer({ ...credentials, region, service: "s3" });
 
-  async function send(signer: SigV4Signer, method: string, url: string, body: string, headers: Record<string, string> = {}) {
+  async function send(
+    signer: SigV4Signer,
+    method: string,
+    url: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ) {
     const signed = await signer.sign({ method, url, headers, body });
     const { host, ...sent } = signed.headers;
     const response = await fetch(url, { method, headers: sent, body });
@@ -91,10 +97,15 @@ export function rgwNotifications({ endpoint, region, credentials }: RgwNotificat
     /** A topic that pushes to `pushEndpoint`; returns its ARN (arn:aws:sns:<zonegroup>::<name>). */
     async createTopic(name: string, pushEndpoint: string): Promise<string> {
       const xml = await snsAction({
-        Action: "CreateTopic", Name: name,
-        "Attributes.entry.1.key": "push-endpoint", "Attributes.entry.1.value": pushEndpoint,
+        Action: "CreateTopic",
+        Name: name,
+        "Attributes.entry.1.key": "push-endpoint",
+        "Attributes.entry.1.value": pushEndpoint,
       });
-      const arn = childText(parseXml(xml).children.find((child) => child.name == "CreateTopicResult")!, "TopicArn");
+      const arn = childText(
+        parseXml(xml).children.find((child) => child.name == "CreateTopicResult")!,
+        "TopicArn",
+      );
       if (!arn) throw new Error(`CreateTopic answered no TopicArn: ${xml.slice(0, 300)}`);
       return arn;
     },
