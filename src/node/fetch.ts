@@ -53,9 +53,10 @@ interface WireRequest {
  * - Node's fetch (undici) and node:http are slower and hold more memory on big downloads.
  * The body is a pull-based stream: the socket is paused while QUEUED_BYTES wait unread. Each chunk
  * (at most CHUNK bytes) is the consumer's own Uint8Array, never a view of a buffer that is reused.
- * Idle connections are kept alive per origin (closed after 5 s); a GET/HEAD/PUT/DELETE that finds
- * its kept-alive connection closed by the server before any response byte is sent once more on a
- * new connection.
+ * Idle connections are kept alive per origin (closed after 5 s), except after a response without
+ * body bytes (HEAD, 204, 304, Content-Length: 0), whose connection is closed; a GET/HEAD/PUT/DELETE
+ * that finds its kept-alive connection closed by the server before any response byte is sent once
+ * more on a new connection.
  * Differences from fetch: no redirects followed, no Content-Encoding decoding (the stored bytes),
  * no cookies, cache, proxies or HTTP/2; a Request input works but its URL is already normalized;
  * it resolves to a NodeResponse (Response's reading API, not `instanceof Response`), so that
@@ -229,14 +230,14 @@ class Exchange {
       if (status < 200) continue; // 100 Continue, 103 Early Hints...: the real response follows
       // fetch's Response takes 200-599 only
       if (status > 599) throw invalidResponse(`unusable (HTTP ${status}): status outside 200-599`);
-      this.#respond(read.head, offset < length);
+      this.#respond(read.head);
       return offset;
     }
     return -1;
   }
 
   /** The final head is in: the response goes out, with a body stream unless fetch gives it none. */
-  #respond(head: ResponseHead, moreBytesInRead: boolean): void {
+  #respond(head: ResponseHead): void {
     const { method } = this.request;
     const headers = new NodeHeaders(head.headers); // repeats joined with ", "
     const framing = bodyFraming(method, head.status, headers.get("transfer-encoding"), headers.get("content-length"));
@@ -269,8 +270,12 @@ class Exchange {
       new NodeResponse(body, head.status, head.statusText, headers, this.request.url) as unknown as Response,
     );
     if (this.#decoder) return;
-    // No body bytes follow this head (an empty body's stream closes at once).
-    if (moreBytesInRead) this.#reusable = false; // bytes after a response without a body
+    // No body bytes follow this head (an empty body's stream closes at once). The connection is
+    // closed, not reused (issue 13): a server that sends bytes anyway (a HEAD answered with the
+    // GET's body, a 204 with one) would have them read as the answer to the next request on this
+    // socket whenever they arrive after it was sent, and no reader can tell them apart. One new
+    // connection per HEAD, 204, 304 or empty response is the price.
+    this.#reusable = false;
     this.#finish();
   }
 
