@@ -4,31 +4,44 @@
 // the networks a download streams from) for half the table and less code.
 
 /**
- * An incremental CRC over a reflected polynomial. The state IS the CRC of the bytes so far (0 or
- * undefined for none, as ~undefined == ~0), so `f(f(0, a), b) === f(0, a ++ b)`.
+ * An incremental CRC over a reflected 32-bit polynomial. The state IS the CRC of the bytes so far
+ * (0 or undefined for none, as ~undefined == ~0), so `crc(crc(0, a), b) === crc(0, a ++ b)`.
  */
-const crcOf = (poly: number, t?: Int32Array) => (state: number | undefined, b: Uint8Array): number => {
-  // t[256k + i] = CRC of byte i followed by k zero bytes, i.e. 8 (k + 1) shifts of i: lets the loop
-  // fold 4 bytes per step.
-  if (!t) {
-    t = new Int32Array(1024);
-    for (let i = 0, c, k; i < 1024; t[i++] = c) for (c = i & 255, k = (i >> 5) | 7; k-- >= 0; ) c = c & 1 ? (c >>> 1) ^ poly : c >>> 1;
-  }
-  let c = ~state!, i = 0, n = b.length;
-  // Operands evaluate left to right: each b[i++] takes the next byte while c is still the old CRC.
-  for (; i < n - 3; )
-    c = t[768 | b[i++] ^ (c & 255)] ^ t[512 | b[i++] ^ ((c >>> 8) & 255)] ^ t[256 | b[i++] ^ ((c >>> 16) & 255)] ^ t[b[i++] ^ (c >>> 24)];
-  while (i < n) c = t[b[i++] ^ (c & 255)] ^ (c >>> 8);
-  return ~c >>> 0;
+const reflectedCrc32 = (polynomial: number) => {
+  let table: Int32Array | undefined;
+  return (state: number | undefined, bytes: Uint8Array): number => {
+    // table[256k + i] = CRC of byte i followed by k zero bytes, i.e. 8 (k + 1) shifts of i: lets the
+    // loop fold 4 bytes per step.
+    if (!table) {
+      table = new Int32Array(1024);
+      for (let index = 0; index < 1024; index++) {
+        let crc = index & 255;
+        for (let shifts = 8 * ((index >> 8) + 1); shifts--; ) crc = crc & 1 ? (crc >>> 1) ^ polynomial : crc >>> 1;
+        table[index] = crc;
+      }
+    }
+    let crc = ~state!,
+      at = 0;
+    const length = bytes.length;
+    // Operands evaluate left to right: each bytes[at++] takes the next byte while crc is still the old CRC.
+    while (at < length - 3)
+      crc =
+        table[768 | (bytes[at++] ^ (crc & 255))] ^
+        table[512 | (bytes[at++] ^ ((crc >>> 8) & 255))] ^
+        table[256 | (bytes[at++] ^ ((crc >>> 16) & 255))] ^
+        table[bytes[at++] ^ (crc >>> 24)];
+    while (at < length) crc = table[bytes[at++] ^ (crc & 255)] ^ (crc >>> 8);
+    return ~crc >>> 0;
+  };
 };
 
 /** crc32(state, bytes) -> state; start from 0. */
-export const crc32 = crcOf(0xedb88320);
+export const crc32 = /* @__PURE__ */ reflectedCrc32(0xedb88320);
 /** crc32c(state, bytes) -> state; start from 0. */
-export const crc32c = crcOf(0x82f63b78);
+export const crc32c = /* @__PURE__ */ reflectedCrc32(0x82f63b78);
 
 /** A CRC's 4 big-endian bytes: S3 sends their base64. */
-export const crcBytes = (c: number) => [24, 16, 8, 0].map((s) => (c >>> s) & 255);
+export const crcBytes = (crc: number) => [24, 16, 8, 0].map((shift) => (crc >>> shift) & 255);
 
 /** Base64 of digest bytes, as S3 carries checksums in headers. */
-export const b64 = (b: Uint8Array | number[]) => btoa(String.fromCharCode(...b));
+export const base64 = (bytes: Uint8Array | number[]) => btoa(String.fromCharCode(...bytes));

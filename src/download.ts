@@ -1,9 +1,12 @@
-// Download action: stream an object with constant memory, resume broken connections without ever
-// splicing two versions, and verify length and S3 checksums. Never a silent short or wrong body.
-import { b64, crc32, crc32c, crcBytes } from "./checksum.ts";
-import type { RequestOptions, S3Client, SseCustomerKey } from "./client.ts";
-import { DownloadError, isTransient } from "./errors.ts";
-import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
+// Download action: stream an object with constant memory, resume broken or stalled connections
+// without ever splicing two versions, and verify length and S3 checksums. Never a silent short or
+// wrong body. With concurrency > 1, ranges are fetched in parallel (download-parallel.ts).
+import type { S3Client } from "./client.ts";
+import { downloadParallel } from "./download-parallel.ts";
+import { DownloadError } from "./errors.ts";
+import { openRange, rangeBounds, type DownloadContext } from "./range-reader.ts";
+import type { GetObjectParams, GetObjectResult, RequestOptions, SseCustomerKey } from "./types.ts";
+import { base64, chooseChecksum } from "./verify.ts";
 
 export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   bucket: string;
@@ -12,13 +15,25 @@ export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   versionId?: string;
   /** Only download this version (sent as If-Match); a different current version fails with S3Error PreconditionFailed. */
   etag?: string;
-  /** "bytes=start-end" (or "bytes=start-") */
+  /** "bytes=start-end", "bytes=start-" or "bytes=-suffixLength" */
   range?: string;
-  onProgress?: (p: { loaded: number; total: number }) => void;
-  /** Reconnects after a broken body (default 5). */
+  /** Bytes received so far, of the total; `loaded` only grows. */
+  onProgress?: (progress: { loaded: number; total: number }) => void;
+  /** Reconnects after a broken or stalled body, per range (default 5). */
   maxResumes?: number;
-  /** A body that delivers no byte for this long counts as broken and is resumed (default 30000). */
+  /** A body that delivers no byte for this long counts as stalled and is resumed (default 30_000). */
   idleTimeoutMs?: number;
+  /**
+   * Low-speed limit (curl's --speed-limit over --speed-time = idleTimeoutMs): a body that delivers
+   * fewer bytes per second than this, measured over idleTimeoutMs of waiting for the network, is
+   * stalled and resumed like a broken connection (default 1024). Time spent waiting for a slow
+   * consumer does not count.
+   */
+  minBytesPerSecond?: number;
+  /** Ranges fetched in parallel (default 1: one connection). Objects of one part use one request. */
+  concurrency?: number;
+  /** Bytes per range when concurrency > 1 (default 8 MiB). Memory stays near concurrency × partSize. */
+  partSize?: number;
 }
 
 export interface Download {
@@ -28,88 +43,108 @@ export interface Download {
   etag: string;
   contentType?: string;
   lastModified: Date;
+  /**
+   * The checksum the body is checked against ("crc64nvme", "crc32c", "crc32", "sha256", or
+   * "crc32c per part" for a multipart COMPOSITE checksum): a mismatch errors the body with
+   * DownloadError ChecksumMismatch instead of closing it. Undefined when nothing can be checked;
+   * then `unverifiedReason` says why.
+   */
+  verified?: string;
+  unverifiedReason?: string;
 }
 
-// Checksums we can recompute, cheapest first: [S3 name, update(state, bytes) -> state, digest bytes,
-// initial state]. A CRC state may start undefined (see checksum.ts).
-type Sum = [string, (s: any, b: Uint8Array) => any, (s: any) => Uint8Array | number[], () => any];
-const SUMS = [
-  ["crc32c", crc32c, crcBytes],
-  ["crc32", crc32, crcBytes],
-  ["sha256", sha256Update, sha256Digest, sha256Init],
-] as Sum[];
+/** A download after its first request: what it shares, and how it will run. */
+export interface OpenedDownload {
+  context: DownloadContext;
+  /** The first response: the whole object (or the caller's range), with checksum mode. */
+  first: GetObjectResult;
+  /** Ranges in parallel: concurrency > 1, no caller range, and more than one part. */
+  parallel?: { concurrency: number; partSize: number };
+}
 
 /**
- * Stream an object: `body` delivers exactly the stored bytes (a stored Content-Encoding is not
- * decoded), resumed across broken connections, and errors with a DownloadError instead of closing
- * when the bytes are short, long, from another version, or fail S3's checksum.
+ * The first request of a download: a GET of the whole object (or the caller's range) with checksum
+ * mode, since S3 sends a full-object checksum only on a whole-object GET or HEAD. A small object is
+ * then done in this one request; a parallel download reads its first part from it.
  */
-export async function downloadFile(client: Pick<S3Client, "getObject">, o: DownloadOptions): Promise<Download> {
+export async function openDownload(client: Pick<S3Client, "getObject">, options: DownloadOptions): Promise<OpenedDownload> {
   // fetch transparently decodes a stored Content-Encoding (gzip, br...), which would break the byte
   // count, the checksum and resume offsets: ask S3 to label the body identity and get the stored bytes.
   // (getObject picks the fields it knows from the options.)
-  const p = { ...o, responseContentEncoding: "identity" };
-  const res = await client.getObject({ ...p, ifMatch: o.etag, checksumMode: true });
-  const { etag, contentLength: total, checksums, contentType, lastModified } = res, start = res.contentRange?.start ?? 0;
-  // A checksum verifies only a full-object body. A multipart COMPOSITE one ("xxx-N") is a checksum
-  // of part checksums, not computable from the bytes: like the AWS SDKs, skip values with a "-N".
-  const [name, update, digest, init] = SUMS.find(([n]) => total == res.size && checksums[n as "crc32"]?.includes("-") === false) ?? [];
-  let state = init?.(), reader = res.body.getReader(), received = 0, budget = o.maxResumes ?? 5;
-  const fail = (code: DownloadError["code"]) => {
-    throw new DownloadError(code, `${o.bucket}/${o.key}: ${code} after ${received} of ${total} bytes`, received, total);
+  const request: GetObjectParams = { ...options, responseContentEncoding: "identity" };
+  const first = await client.getObject({ ...request, ifMatch: options.etag, checksumMode: true });
+  const { start, end } = rangeBounds(options.range, first.size);
+  const context: DownloadContext = {
+    client,
+    options,
+    request,
+    etag: first.etag,
+    objectSize: first.size,
+    downloadStart: start,
+    downloadSize: end - start + 1,
   };
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+  const partSize = Math.max(1, Math.floor(options.partSize ?? 8 * 1024 * 1024));
+  const parallel = concurrency > 1 && !options.range && first.size > partSize;
+  return { context, first, parallel: parallel ? { concurrency, partSize } : undefined };
+}
+
+/**
+ * Stream an object: `body` delivers exactly the stored bytes (a stored Content-Encoding is not
+ * decoded), resumed across broken or stalled connections, and errors with a DownloadError instead
+ * of closing when the bytes are short, long, from another version, or fail S3's checksum.
+ * With concurrency > 1, parts are fetched in parallel and delivered in order.
+ */
+export async function downloadFile(client: Pick<S3Client, "getObject">, options: DownloadOptions): Promise<Download> {
+  const opened = await openDownload(client, options);
+  return opened.parallel ? downloadParallel(opened) : downloadSequential(opened);
+}
+
+/** One connection (resumed as needed) delivering the whole download in order. */
+export function downloadSequential({ context, first }: OpenedDownload): Download {
+  const { options, downloadStart: start, downloadSize: total, objectSize } = context;
+  // S3 sends a checksum only for the whole object (never for a range).
+  const wholeObject = start === 0 && total === objectSize;
+  const choice = wholeObject
+    ? chooseChecksum(first)
+    : { unverifiedReason: "a range of an object: S3 sends checksums for whole objects only" };
+  if (choice.parts)
+    choice.unverifiedReason = `a multipart COMPOSITE checksum (${choice.parts} parts) is checked part by part only: set concurrency > 1`;
+  const algorithm = choice.parts ? undefined : choice.algorithm;
+  let state = algorithm?.init();
+  let received = 0;
+  const range = openRange(context, start, start + total - 1, first);
   const body = new ReadableStream<Uint8Array>(
     {
       // Pull-based: the network is read only when the consumer asks for bytes (backpressure).
-      async pull(ctrl) {
-        try {
-          for (;;) {
-            o.signal?.throwIfAborted();
-            // A read error, or a body stalled for idleTimeoutMs (the request timeout only covers
-            // the headers), is handled like an early end: resume.
-            let t: any;
-            const v = (
-              await Promise.race([reader.read(), new Promise<void>((r) => (t = setTimeout(r, o.idleTimeoutMs ?? 3e4)))])
-                .catch(() => {})
-                .finally(() => clearTimeout(t))
-            )?.value;
-            if (v) {
-              if ((received += v.length) > total) fail("LengthMismatch");
-              state = update?.(state, v);
-              o.onProgress?.({ loaded: received, total });
-              return ctrl.enqueue(v);
-            }
-            if (received == total) {
-              // Without a checksum both sides are undefined.
-              if ((digest && b64(digest(state))) != checksums[name as "crc32"]) fail("ChecksumMismatch");
-              return ctrl.close();
-            }
-            // A broken body, or one that ended early (a truncation too): resume the same version.
-            if (budget-- < 1) fail("Truncated");
-            reader.cancel().catch(() => {}); // frees a stalled connection (a no-op on an ended one)
-            let next;
-            try {
-              next = await client.getObject({ ...p, ifMatch: etag, range: `bytes=${start + received}-${start + total - 1}` });
-            } catch (e: any) {
-              if (!isTransient(e)) {
-                if (e?.status == 412) fail("ObjectChanged");
-                if (e?.status == 416) fail("LengthMismatch");
-                throw e;
-              }
-              continue; // a transient failure after the client's retries: spend one resume
-            }
-            reader = next.body.getReader();
-            // Guards servers that ignore If-Match or Range: splicing would corrupt silently.
-            if (next.etag != etag || next.contentRange?.start != start + received) fail("ObjectChanged");
-          }
-        } catch (e) {
-          reader.cancel(e).catch(() => {}); // a failed stream must not keep a connection open
-          throw e;
+      async pull(controller) {
+        const chunk = await range.read();
+        if (chunk) {
+          received += chunk.length;
+          if (algorithm) state = algorithm.update(state, chunk);
+          options.onProgress?.({ loaded: received, total });
+          return controller.enqueue(chunk);
         }
+        if (algorithm && base64(algorithm.digest(state)) !== choice.expected)
+          throw new DownloadError(
+            "ChecksumMismatch",
+            `${options.bucket}/${options.key}: ChecksumMismatch (${algorithm.name}) after ${received} of ${total} bytes`,
+            received,
+            total,
+          );
+        controller.close();
       },
-      cancel: (why) => reader.cancel(why),
+      cancel: (reason) => range.cancel(reason),
     },
     { highWaterMark: 0 },
   );
-  return { body, size: total, etag, contentType, lastModified };
+  return {
+    body,
+    size: total,
+    etag: context.etag,
+    contentType: first.contentType,
+    lastModified: first.lastModified,
+    verified: algorithm?.name,
+    unverifiedReason: algorithm ? undefined : choice.unverifiedReason,
+  };
 }

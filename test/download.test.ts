@@ -270,12 +270,24 @@ describe("downloadFile with a scripted client (framing HTTP cannot produce)", ()
     await assert.rejects(readAll(d.body), isDownloadError("LengthMismatch"));
   });
 
-  test("a resume answered with another ETag or without the asked Range is refused", async () => {
+  test("a resume answered with another ETag (a server that ignores If-Match) is refused: ObjectChanged", async () => {
     const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
     const d1 = await downloadFile(fake([first, () => ({ etag: "e2", status: 206, contentRange: { start: 4, end: 9, size: 10 } })]), { bucket: "b", key: "k" });
     await assert.rejects(readAll(d1.body), isDownloadError("ObjectChanged"));
-    const d2 = await downloadFile(fake([first, () => ({ body: body(bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
-    await assert.rejects(readAll(d2.body), isDownloadError("ObjectChanged"));
+  });
+
+  test("a resume answered with 200 and the whole object (a server that ignores Range) delivers the missing bytes exactly", async () => {
+    const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
+    const d2 = await downloadFile(fake([first, () => ({ body: body(bytes(0, 1, 2), bytes(3, 4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
+    same(await readAll(d2.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+  });
+
+  test("a resume answered with a 206 whose Content-Range is not the range asked: InvalidResponse", async () => {
+    const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
+    for (const contentRange of [{ start: 3, end: 9, size: 10 }, { start: 4, end: 8, size: 10 }, { start: 4, end: 9, size: 11 }, undefined]) {
+      const d = await downloadFile(fake([first, () => ({ status: 206, contentRange, body: body(bytes(4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
+      await assert.rejects(readAll(d.body), isDownloadError("InvalidResponse"));
+    }
   });
 
   test("a failed resume request (transport error) spends one resume; then Truncated", async () => {

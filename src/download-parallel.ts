@@ -1,0 +1,295 @@
+// Parallel ranged download ("download threads"): one S3 connection delivers far less than the
+// network can (roughly 50-100 MB/s on AWS), so an object of several parts is fetched as byte ranges
+// over `concurrency` connections, each range pinned to the version (If-Match) and resumed on its own.
+// Two consumers: downloadFile's body (parts delivered in order, at most `concurrency` parts held)
+// and downloadToFile (each chunk written at its offset, nothing held).
+// Verification without a second pass: each part's CRC is computed as it arrives and the parts'
+// CRCs are combined (crc-combine.ts) into the whole object's CRC32/CRC32C/CRC64NVME. A SHA-256 of
+// the whole object cannot be combined: the in-order body hashes it as it delivers; writes at offsets
+// report it unverified. A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
+// are fetched by partNumber, whose responses carry each part's own checksum and byte range.
+import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
+import type { Download, OpenedDownload } from "./download.ts";
+import { DownloadError } from "./errors.ts";
+import { openRange, type RangeReader } from "./range-reader.ts";
+import type { GetObjectResult } from "./types.ts";
+import { base64, chooseChecksum, type ChecksumAlgorithm } from "./verify.ts";
+
+const COMBINABLE: Record<string, CrcSpec> = { crc32: CRC32_SPEC, crc32c: CRC32C_SPEC, crc64nvme: CRC64NVME_SPEC };
+
+interface Part {
+  index: number;
+  /** Object offsets (inclusive); for a partNumber part, known once its response came. */
+  start: number;
+  end: number;
+  /** Set when the object's parts are fetched by partNumber (COMPOSITE checksum). */
+  partNumber?: number;
+  received: number;
+  checksumState?: any;
+  /** The part's own checksum (COMPOSITE), from its partNumber response. */
+  expected?: string;
+  done: boolean;
+  /** In-order delivery: bytes received, not yet delivered. */
+  queue: Uint8Array[];
+  queuedBytes: number;
+}
+
+/** How the parts' bytes leave: in order to a stream, or at their offsets to a file. */
+interface PartSink {
+  /** Resolves when the part may be requested (in order: when it is within `concurrency` parts of the head). */
+  mayStart(index: number): Promise<void> | void;
+  /** One chunk of a part, in order within the part; a promise holds that part's connection (backpressure). */
+  write(part: Part, chunk: Uint8Array, offset: number): Promise<unknown> | void;
+  /** A part has all its bytes (and passed its own check). */
+  partDone?(part: Part): void;
+}
+
+/** The plan of a parallel download: its parts and what verifies them. */
+interface Plan {
+  parts: Part[];
+  algorithm?: ChecksumAlgorithm;
+  /** "combine": part CRCs combined; "parts": COMPOSITE, per part; "sequential": hashed in delivery order. */
+  mode?: "combine" | "parts" | "sequential";
+  expected?: string;
+  unverifiedReason?: string;
+}
+
+function plan({ context, first, parallel }: OpenedDownload, inOrder: boolean): Plan {
+  const { objectSize } = context;
+  const choice = chooseChecksum(first);
+  const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
+    index,
+    start,
+    end,
+    partNumber,
+    received: 0,
+    checksumState: choice.algorithm?.init(),
+    done: false,
+    queue: [],
+    queuedBytes: 0,
+  });
+  const { algorithm, expected } = choice;
+  if (algorithm && choice.parts) {
+    // The object's own parts: their sizes are learned from each partNumber response.
+    const parts = Array.from({ length: choice.parts }, (_, index) => newPart(index, NaN, NaN, index + 1));
+    return { parts, algorithm, expected, mode: "parts" };
+  }
+  const partSize = parallel!.partSize;
+  const parts: Part[] = [];
+  for (let start = 0; start < objectSize; start += partSize)
+    parts.push(newPart(parts.length, start, Math.min(start + partSize, objectSize) - 1));
+  if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
+  if (COMBINABLE[algorithm.name]) return { parts, algorithm, expected, mode: "combine" };
+  if (inOrder) return { parts, algorithm, expected, mode: "sequential" };
+  return {
+    parts,
+    unverifiedReason: `a ${algorithm.name} of the whole object cannot be combined from ranges written at their offsets: use concurrency 1 to verify it`,
+  };
+}
+
+const mismatch = (opened: OpenedDownload, what: string, received: number): never => {
+  const { options, downloadSize } = opened.context;
+  throw new DownloadError(
+    "ChecksumMismatch",
+    `${options.bucket}/${options.key}: ChecksumMismatch (${what}) after ${received} of ${downloadSize} bytes`,
+    received,
+    downloadSize,
+  );
+};
+
+/** The whole-object check once every part is in: combined CRCs, or the COMPOSITE's part list and layout. */
+function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected }: Plan, sequentialState?: any) {
+  if (!algorithm) return;
+  const size = opened.context.objectSize;
+  if (mode === "sequential") {
+    if (base64(algorithm.digest(sequentialState)) !== expected) mismatch(opened, algorithm.name, size);
+  } else if (mode === "combine") {
+    const spec = COMBINABLE[algorithm.name];
+    let crc = BigInt(parts[0].checksumState);
+    for (const part of parts.slice(1)) crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
+    const state = spec.width === 64 ? crc : Number(crc);
+    if (base64(algorithm.digest(state)) !== expected) mismatch(opened, algorithm.name, size);
+  } else {
+    // COMPOSITE: the checksum of the parts' checksums (their raw bytes, in order), and parts that
+    // tile the object exactly.
+    let state = algorithm.init();
+    parts.forEach((part, index) => {
+      if (part.start !== (index ? parts[index - 1].end + 1 : 0)) mismatch(opened, "part layout", size);
+      state = algorithm.update(state, Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)));
+    });
+    if (parts.at(-1)!.end !== size - 1) mismatch(opened, "part layout", size);
+    if (base64(algorithm.digest(state)) !== expected) mismatch(opened, `${algorithm.name} of the part checksums`, size);
+  }
+}
+
+/**
+ * Fetch every part over `concurrency` connections into `sink`. The first failure (or the caller's
+ * abort) cancels every range at once and rejects; the returned `cancel` does the same from outside.
+ */
+function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink: PartSink) {
+  const { context, first } = opened;
+  const { client, options, request, etag, objectSize } = context;
+  const readers = new Set<RangeReader>();
+  let failure: { reason: unknown } | undefined;
+  let nextIndex = 0;
+  let loaded = 0;
+  const fail = (reason: unknown) => {
+    if (failure) return;
+    failure = { reason };
+    for (const reader of readers) reader.cancel(reason);
+  };
+  const onAbort = () => fail(options.signal!.reason);
+  options.signal?.addEventListener("abort", onAbort);
+  if (mode === "parts") first.body.cancel().catch(() => {});
+
+  const fetchPart = async (part: Part) => {
+    let response: GetObjectResult | undefined = part.index === 0 && mode !== "parts" ? first : undefined;
+    if (part.partNumber) {
+      response = await client.getObject({ ...request, partNumber: part.partNumber, checksumMode: true, ifMatch: etag });
+      const range = response.contentRange ?? (response.status === 200 ? { start: 0, end: objectSize - 1 } : undefined);
+      part.start = range?.start ?? NaN;
+      part.end = range?.end ?? NaN;
+      part.expected = response.checksums[algorithm!.name as "crc32"];
+      if (!(part.end >= part.start) || !part.expected || /-/.test(part.expected)) {
+        response.body.cancel().catch(() => {});
+        throw new DownloadError(
+          "InvalidResponse",
+          `${options.bucket}/${options.key}: part ${part.partNumber} came without its byte range or its own ${algorithm!.name}`,
+          loaded,
+          objectSize,
+        );
+      }
+    }
+    const reader = openRange(context, part.start, part.end, response);
+    readers.add(reader);
+    if (failure) reader.cancel(failure.reason);
+    for (let chunk; (chunk = await reader.read()); ) {
+      const offset = part.start + part.received;
+      part.received += chunk.length;
+      if (algorithm && mode !== "sequential") part.checksumState = algorithm.update(part.checksumState, chunk);
+      options.onProgress?.({ loaded: (loaded += chunk.length), total: objectSize });
+      await sink.write(part, chunk, offset);
+    }
+    readers.delete(reader);
+    if (mode === "parts" && base64(algorithm!.digest(part.checksumState)) !== part.expected)
+      mismatch(opened, `${algorithm!.name} of part ${part.partNumber}`, loaded);
+  };
+
+  const worker = async () => {
+    while (!failure && nextIndex < parts.length) {
+      const part = parts[nextIndex++];
+      await sink.mayStart(part.index);
+      if (failure) return;
+      await fetchPart(part);
+      part.done = true;
+      sink.partDone?.(part);
+    }
+  };
+  const concurrency = opened.parallel!.concurrency;
+  const finished = Promise.all(Array.from({ length: Math.min(concurrency, parts.length) }, worker))
+    .catch((error) => {
+      fail(error);
+    })
+    .then(() => {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (failure) throw failure.reason;
+    });
+  return { finished, fail, failed: () => failure };
+}
+
+/** A parallel download delivered in order through `body`: at most `concurrency` parts are held. */
+export function downloadParallel(opened: OpenedDownload): Download {
+  const { context, first } = opened;
+  const { concurrency, partSize } = opened.parallel!;
+  const planned = plan(opened, true);
+  const { parts, algorithm } = planned;
+  let head = 0;
+  let sequentialState = planned.mode === "sequential" ? algorithm!.init() : undefined;
+  // One wake-up for every change (a chunk queued, one delivered, a part done, a failure): the
+  // consumer and the held workers re-check their condition. At most concurrency + 1 waiters.
+  let wake!: () => void;
+  let changed = new Promise<void>((resolve) => (wake = resolve));
+  const notify = () => {
+    wake();
+    changed = new Promise<void>((resolve) => (wake = resolve));
+  };
+  const run = runParts(opened, planned, {
+    async mayStart(index) {
+      while (index >= head + concurrency && !run.failed()) await changed;
+    },
+    async write(part, chunk) {
+      part.queue.push(chunk);
+      part.queuedBytes += chunk.length;
+      notify();
+      // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) is held at
+      // partSize until it becomes the head and the consumer drains it.
+      while (part.queuedBytes >= partSize && part.received <= part.end - part.start && !run.failed()) await changed;
+    },
+    partDone: notify,
+  });
+  run.finished.then(notify, notify);
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          const failed = run.failed();
+          if (failed) throw failed.reason;
+          const part = parts[head];
+          if (!part) {
+            await run.finished;
+            verifyWhole(opened, planned, sequentialState);
+            return controller.close();
+          }
+          const chunk = part.queue.shift();
+          if (chunk) {
+            part.queuedBytes -= chunk.length;
+            if (sequentialState) sequentialState = algorithm!.update(sequentialState, chunk);
+            notify();
+            return controller.enqueue(chunk);
+          }
+          if (part.done) {
+            head++;
+            notify();
+            continue;
+          }
+          await changed;
+        }
+      },
+      cancel(reason) {
+        run.fail(reason);
+        notify();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  run.finished.catch(() => {}); // read through body; an unread failure is not an unhandled rejection
+  return {
+    body,
+    size: context.objectSize,
+    etag: context.etag,
+    contentType: first.contentType,
+    lastModified: first.lastModified,
+    ...verifiedAs(planned),
+  };
+}
+
+const verifiedAs = ({ algorithm, mode, unverifiedReason }: Plan) => ({
+  verified: algorithm && (mode === "parts" ? `${algorithm.name} per part` : algorithm.name),
+  unverifiedReason: algorithm ? undefined : unverifiedReason,
+});
+
+/**
+ * A parallel download written at offsets (downloadToFile): `write(chunk, offset)` is awaited before
+ * that range reads on, so at most one chunk per connection is held. Resolves once every byte is
+ * written and the whole object verified.
+ */
+export async function downloadPartsTo(
+  opened: OpenedDownload,
+  write: (chunk: Uint8Array, offset: number) => Promise<unknown>,
+): Promise<Pick<Download, "verified" | "unverifiedReason">> {
+  const planned = plan(opened, false);
+  await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;
+  verifyWhole(opened, planned);
+  return verifiedAs(planned);
+}

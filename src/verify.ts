@@ -1,0 +1,58 @@
+// Which S3 checksum a download can check, and the incremental digests that check it.
+// S3 sends x-amz-checksum-* (with checksum mode) only on a whole-object GET or HEAD: a FULL_OBJECT
+// value is a digest of every byte; a COMPOSITE value ("<base64>-N") is a digest of the N parts'
+// digests, checkable only part by part (see download-parallel.ts). SHA-1 is not implemented here.
+import { crc32, crc32c, crcBytes } from "./checksum.ts";
+import { crc64Bytes, crc64nvme } from "./crc64.ts";
+import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
+import type { ObjectMetadata } from "./types.ts";
+
+export type ChecksumName = "crc64nvme" | "crc32c" | "crc32" | "sha256";
+
+/** An incremental digest: init() -> state, update(state, bytes) -> state, digest(state) -> bytes. */
+export interface ChecksumAlgorithm {
+  name: ChecksumName;
+  init: () => any;
+  update: (state: any, bytes: Uint8Array) => any;
+  digest: (state: any) => Uint8Array | number[];
+}
+
+// In order of preference when a server sends several: the CRCs (combinable across parallel ranges)
+// before SHA-256; all run at 650-800 MiB/s here (measured on 64 MiB), faster than one S3 connection.
+export const CHECKSUMS: ChecksumAlgorithm[] = [
+  { name: "crc64nvme", init: () => 0n, update: crc64nvme, digest: crc64Bytes },
+  { name: "crc32c", init: () => 0, update: crc32c, digest: crcBytes },
+  { name: "crc32", init: () => 0, update: crc32, digest: crcBytes },
+  { name: "sha256", init: sha256Init, update: sha256Update, digest: sha256Digest },
+];
+
+/** What a download will check: an algorithm and the expected base64 value, or why nothing. */
+export interface ChecksumChoice {
+  algorithm?: ChecksumAlgorithm;
+  expected?: string;
+  /** COMPOSITE: the part count after the "-". */
+  parts?: number;
+  /** Set when nothing can be checked: says why (never a silent success). */
+  unverifiedReason?: string;
+}
+
+/** The checksum the first whole-object response (with checksum mode) offers. */
+export function chooseChecksum(response: Pick<ObjectMetadata, "checksums" | "checksumType">): ChecksumChoice {
+  const offered = response.checksums as Record<string, string | undefined>;
+  for (const algorithm of CHECKSUMS) {
+    const value = offered[algorithm.name];
+    if (!value) continue;
+    const composite = /^(.+)-(\d+)$/.exec(value);
+    if (composite) return { algorithm, expected: composite[1], parts: +composite[2] };
+    return { algorithm, expected: value };
+  }
+  const names = Object.keys(offered);
+  return {
+    unverifiedReason: names.length
+      ? `the server sent only ${names.join(", ")}, which this library does not compute`
+      : "the server sent no checksum (objects uploaded without one on S3-compatible servers; RGW 16 sends none)",
+  };
+}
+
+/** Base64 of digest bytes, as S3 carries checksums in headers. */
+export { base64 } from "./checksum.ts";
