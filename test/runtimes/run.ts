@@ -153,11 +153,18 @@ const EXCLUDED: { file: string; tests?: string[]; denoKeep?: string; runtimes: R
       "errors carry no Node error code (no ECONNREFUSED in the message) and SIGINT does not end the watch with exit 130",
   },
   {
-    file: "test/nodefetch.test.ts",
+    file: "test/node-fetch.test.ts",
     runtimes: ["deno"],
     why:
-      "nodeFetch (s3-edge/node) is the Node-only node:http transport; Deno's node:http polyfill re-sends a GET " +
-      "aborted on a kept-alive socket (the server sees /slow twice), so the request count assertion is off by one",
+      "nodeFetch (s3-edge/node) is the Node-only transport; the TLS test reads the server socket's servername, " +
+      "which Deno's node:tls gives as null where Node gives false for a client that sent no SNI",
+  },
+  {
+    file: "test/node-undici.test.ts",
+    runtimes: ["deno"],
+    why:
+      "checks Node's process.moduleLoadList in a child started as process.execPath with Node's flags " +
+      "(--import tsx, --input-type=module); under Deno that is deno, which takes neither",
   },
 ];
 const ran = new Set<Rt>();
@@ -254,6 +261,110 @@ await scenarioRow(`Node ${process.versions.node.split(".")[0]}`, process.version
 // g. npm pack: what users install.
 await packRow();
 
+// Which transport each runtime gets from the installed tarball (issue 12): on Node, "s3-edge" is
+// dist/index.node.js and an S3Client made without `fetch` sends through nodeFetch: a recording
+// server sees a key's ".." segment as written (fetch's URL parser collapses it, so on any other
+// transport the client refuses the key) and no user-agent (undici adds one), and undici is never
+// loaded. Deno and Bun get the edge entry (global fetch). Bundles for platform neutral, the
+// browser, workerd and Vercel's edge take dist/index.js with no node: import; platform node takes
+// the Node entry.
+async function transportProof(
+  proj: string,
+  step: (name: string, cmd: string, args: string[], cwd?: string) => Promise<Out>,
+  problems: string[],
+  steps: string[],
+) {
+  const { createServer } = await import("node:http");
+  const seen: { path: string; userAgent: string | null }[] = [];
+  const server = createServer((request, response) => {
+    seen.push({ path: request.url!.split("?")[0], userAgent: request.headers["user-agent"] ?? null });
+    const headers = { "content-length": "2", etag: '"e"', "last-modified": new Date().toUTCString() };
+    response.writeHead(200, headers).end(request.method == "HEAD" ? undefined : "ok");
+  });
+  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+  const endpoint = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`;
+  // Runs unchanged on Node, Deno and Bun; prints one TRANSPORT line.
+  writeFileSync(join(proj, "transport.mjs"), `
+    const { S3Client, InputError } = await import("s3-edge");
+    let entry = null;
+    try { entry = import.meta.resolve("s3-edge"); } catch {}
+    const client = new S3Client({ endpoint: ${JSON.stringify(endpoint)}, forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "b" } });
+    let transport;
+    try {
+      const object = await client.getObject({ bucket: "b", key: "a/../k" });
+      let text = "";
+      for await (const chunk of object.body) text += new TextDecoder().decode(chunk);
+      transport = text == "ok" ? "raw path sent" : "wrong body " + JSON.stringify(text);
+    } catch (error) {
+      transport = error instanceof InputError ? "refused the raw path" : "failed: " + error;
+    }
+    if (transport != "raw path sent") await (await client.getObject({ bucket: "b", key: "plain" })).body.cancel();
+    const undici = globalThis.process?.moduleLoadList?.filter((name) => /undici/.test(name)) ?? null;
+    const subclass = Object.getPrototypeOf(S3Client) !== Function.prototype;
+    console.log("TRANSPORT " + JSON.stringify({ entry: entry && entry.slice(entry.lastIndexOf("/dist/") + 1), transport, subclass, undici }));
+  `);
+  const runtimes = [
+    { name: `node ${process.version}`, cmd: process.execPath, args: ["transport.mjs"], node: true },
+    { name: `node ${version(BIN.node22)}`, cmd: BIN.node22, args: ["transport.mjs"], node: true },
+    { name: `deno ${version(BIN.deno).replace(/^deno /, "")}`, cmd: BIN.deno, args: ["run", "--allow-all", "--no-lock", "transport.mjs"], node: false },
+    { name: `bun ${version(BIN.bun)}`, cmd: BIN.bun, args: ["transport.mjs"], node: false },
+  ];
+  try {
+    for (const runtime of runtimes) {
+      seen.length = 0;
+      const out = await step(`${runtime.name}: which transport`, runtime.cmd, runtime.args, proj);
+      if (out.code) continue;
+      const line = out.out.split("\n").find((text) => text.startsWith("TRANSPORT "));
+      if (!line) {
+        problems.push(`${runtime.name}: no TRANSPORT line:\n${tail(out.out)}`);
+        continue;
+      }
+      const report = JSON.parse(line.slice(10));
+      const request = seen[0];
+      const got = runtime.node
+        ? report.transport == "raw path sent" && request?.path == "/b/a/../k" && request.userAgent == null &&
+          report.undici?.length === 0 && report.subclass && (report.entry == null || report.entry == "dist/index.node.js")
+        : report.transport == "refused the raw path" && request?.path == "/b/plain" && request.userAgent != null &&
+          !report.subclass && (report.entry == null || report.entry == "dist/index.js");
+      const what = runtime.node ? "nodeFetch" : "global fetch (edge entry)";
+      const detail = `${report.entry ?? "entry not resolvable"}, ${report.transport}, server saw ${request?.path} with user-agent ${JSON.stringify(request?.userAgent)}${runtime.node ? `, undici modules loaded: ${report.undici?.length}` : ""}`;
+      if (!got) problems.push(`${runtime.name}: expected ${what}, got ${detail}`);
+      else steps.push(`${runtime.name}: ${what} (${detail})`);
+    }
+  } finally {
+    server.close();
+  }
+
+  // Bundlers: the conditions each target sets pick the entry; only platform node may get node: imports.
+  const esbuild = await import(join(nm, "esbuild/lib/main.js"));
+  const targets = [
+    { name: "esbuild platform neutral", options: { platform: "neutral" }, entry: "dist/index.js" },
+    { name: "esbuild platform browser", options: { platform: "browser" }, entry: "dist/index.js" },
+    { name: "esbuild conditions workerd,worker,browser", options: { platform: "neutral", conditions: ["workerd", "worker", "browser"] }, entry: "dist/index.js" },
+    { name: "esbuild conditions edge-light", options: { platform: "neutral", conditions: ["edge-light"] }, entry: "dist/index.js" },
+    { name: "esbuild platform node", options: { platform: "node" }, entry: "dist/index.node.js" },
+  ];
+  for (const target of targets) {
+    try {
+      const result = await esbuild.build({
+        stdin: { contents: `export { S3Client } from "s3-edge";`, resolveDir: proj, loader: "js" },
+        bundle: true, format: "esm", target: "es2022", write: false, metafile: true, logLevel: "silent", ...target.options,
+        plugins: [{ name: "node-builtins", setup(build: any) { build.onResolve({ filter: /^node:/ }, (a: any) => ({ path: a.path, external: true })); } }],
+      });
+      const inputs = Object.keys(result.metafile.inputs).filter((input) => input.includes("node_modules/s3-edge/dist/index"));
+      const nodeImports = Object.values<any>(result.metafile.outputs).flatMap((output) => output.imports.map((i: any) => i.path)).filter((path: string) => path.startsWith("node:"));
+      const edge = target.entry == "dist/index.js";
+      // The Node entry imports the edge one (and adds the S3Client subclass).
+      const entryOk = edge ? inputs.length == 1 && inputs[0].endsWith(target.entry) : inputs.some((input) => input.endsWith(target.entry));
+      if (!entryOk || (edge && nodeImports.length) || (!edge && !nodeImports.length))
+        problems.push(`${target.name}: took ${inputs.join(", ")}, node: imports ${nodeImports.join(", ") || "none"}`);
+      else steps.push(`${target.name}: ${target.entry}${edge ? ", no node: import" : ` (node: imports ${[...new Set(nodeImports)].join(", ")})`}`);
+    } catch (error) {
+      problems.push(`${target.name}: ${(error as Error).message}`);
+    }
+  }
+}
+
 async function packRow() {
   if (!want("npm pack")) return;
   const start = Date.now();
@@ -301,6 +412,8 @@ async function packRow() {
       console.log("import ok");
     `);
     await step(`node ${process.version}: import from "s3-edge" and "s3-edge/node"`, process.execPath, ["run.mjs"], proj);
+
+    await transportProof(proj, step, problems, steps);
 
     // The bin, if the package declares one, must start from the installed tarball.
     const bins = JSON.parse(readFileSync(join(proj, "node_modules/s3-edge/package.json"), "utf8")).bin ?? {};
