@@ -60,10 +60,13 @@ const ALGORITHM = "AWS4-HMAC-SHA256";
 // aws-c-auth and smithy leave them out too.
 const UNSIGNED = /^(authorization|user-agent|x-amzn-trace-id)$/;
 const HOP_BY_HOP = /^(connection|expect|keep-alive|proxy-.*|te|trailer|transfer-encoding|upgrade)$/;
-// HTTP's white space in a header value: SP, HTAB and the CR LF of an obsolete line fold. Not
-// every Unicode space as \s would (U+00A0, U+3000 are data: smithy-rs and aws-c-auth keep them).
+// A value's edges lose HTTP's white space (SP, HTAB, CR, LF), as fetch's Headers trims them on the
+// wire. Inside, runs of spaces and line folds (a newline and the white space after it: AWS's
+// get-header-value-multiline case) read as one space. Tabs inside are data: S3 collapses only
+// spaces (smithy-rs), and Ceph RGW 16 accepts a lone tab only signed as a tab (measured); U+00A0
+// and U+3000 are data too, not white space as \s would have them.
 const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
-const WHITESPACE_RUN = /[\t\n\r ]+/g;
+const SPACE_RUN = /( |\r?\n[\t ]*)+/g;
 const NONEMPTY = "must be a non-empty string";
 const UNRESERVED = /^[\w\-.~/]*$/;
 const MAX_EXPIRES = 604_800; // 7 days, S3's limit for a presigned URL
@@ -243,7 +246,7 @@ async function signRequest(
   canonicalPath = settings.doubleEncodePath ? encodePath(canonicalPath) : canonicalize(canonicalPath, true);
 
   let canonicalRequest = `${method}\n${canonicalPath}\n${canonicalQuery}\n`;
-  for (const name of names) canonicalRequest += `${name}:${headers[name].replace(WHITESPACE_RUN, " ")}\n`;
+  for (const name of names) canonicalRequest += `${name}:${headers[name].replace(SPACE_RUN, " ")}\n`;
   canonicalRequest += `\n${signedHeaders}\n${payloadHash}`;
   const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${hex(sha256(canonicalRequest))}`;
 
