@@ -167,6 +167,38 @@ test("sizes as decimal strings (Ceph's documented example), quoted ETags, micros
   assert.equal("versionId" in event, false, "an empty versionId is absent");
 });
 
+test("event times: every fraction length, offsets, day 29-31 through Date; impossible times are errors", () => {
+  const timeOf = (eventTime: string) =>
+    parseS3Events({
+      Records: [
+        {
+          eventSource: "aws:s3",
+          eventName: "ObjectCreated:Put",
+          eventTime,
+          s3: { bucket: { name: "b" }, object: { key: "k", size: 1, eTag: "e" } },
+        },
+      ],
+    })[0].eventTime!.toISOString();
+  const cases: [string, string][] = [
+    ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000Z"],
+    ["2024-05-01T10:00:00.1Z", "2024-05-01T10:00:00.100Z"],
+    ["2024-05-01T10:00:00.12Z", "2024-05-01T10:00:00.120Z"],
+    ["2024-05-01T10:00:00.123456789Z", "2024-05-01T10:00:00.123Z"],
+    ["2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.999Z"],
+    ["2024-05-31T00:00:00Z", "2024-05-31T00:00:00.000Z"],
+    ["2024-05-01T10:00:00.5+02:00", "2024-05-01T08:00:00.500Z"],
+  ];
+  for (const [eventTime, iso] of cases) assert.equal(timeOf(eventTime), iso, eventTime);
+  for (const eventTime of [
+    "2024-13-01T00:00:00Z",
+    "2024-05-01T24:30:00Z",
+    "2024-05-01T10:00:00.Z",
+    "2024-05-01T10:00:00.1a3Z",
+    "2024-05-01T10:00:60Z",
+  ])
+    assert.throws(() => timeOf(eventTime), /event time must be an ISO-8601 date-time/, eventTime);
+});
+
 test("bad input is an InputError that says what was expected", () => {
   const record = (object: unknown, extra: object = {}) => ({
     Records: [
