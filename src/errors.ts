@@ -3,7 +3,10 @@
 /** A bad argument or option: `field` names it, the message says what to fix. */
 export class InputError extends Error {
   override name = "InputError";
-  constructor(message: string, public field: string) {
+  constructor(
+    message: string,
+    public field: string,
+  ) {
     super(message);
   }
 }
@@ -18,6 +21,8 @@ export class S3Error extends Error {
   declare bucket?: string;
   declare key?: string;
   declare resource?: string;
+  /** The bucket's region when the server named it (x-amz-bucket-region on a redirect or 400). */
+  declare region?: string;
   /** SignatureDoesNotMatch only: ours and the server's (secrets redacted). */
   declare canonicalRequest?: string;
   declare serverCanonicalRequest?: string;
@@ -34,7 +39,11 @@ export class S3Error extends Error {
 /** The transport failed (connection reset, DNS, ...) after the retry budget. */
 export class NetworkError extends Error {
   override name = "NetworkError";
-  constructor(message: string, public attempts: number, cause?: unknown) {
+  constructor(
+    message: string,
+    public attempts: number,
+    cause?: unknown,
+  ) {
     super(message, { cause });
   }
 }

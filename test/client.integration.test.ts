@@ -36,7 +36,10 @@ const DOT_KEYS = ["a/../b", "./x", "a/./b", ".."];
 
 const utf8Sort = (a: string[]) => [...a].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
 
-let srv: S3TestServer, c: S3Client, bucket: string, requests = 0;
+let srv: S3TestServer,
+  c: S3Client,
+  bucket: string,
+  requests = 0;
 
 before(async () => {
   srv = await s3TestServer();
@@ -44,7 +47,9 @@ before(async () => {
   c = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: srv, fetch: counting });
   bucket = uniqueBucket("client");
   await c.createBucket({ bucket });
-  await Promise.all(KEYS.map((key) => c.putObject({ bucket, key, body: "body of " + key, contentType: "text/plain; charset=utf-8" })));
+  await Promise.all(
+    KEYS.map((key) => c.putObject({ bucket, key, body: "body of " + key, contentType: "text/plain; charset=utf-8" })),
+  );
 });
 
 after(async () => {
@@ -61,7 +66,8 @@ describe("client on Ceph RGW", () => {
   });
 
   test("listAll with maxKeys 2 pages through every key, exact and in UTF-8 order", async () => {
-    const before = requests, got: string[] = [];
+    const before = requests,
+      got: string[] = [];
     for await (const o of c.listAll({ bucket, maxKeys: 2 })) {
       got.push(o.key);
       assert.equal(typeof o.size, "number");
@@ -83,10 +89,16 @@ describe("client on Ceph RGW", () => {
   test("delimiter and common prefixes", async () => {
     const top = await c.listObjectsV2({ bucket, delimiter: "/" });
     assert.deepEqual(top.commonPrefixes, ["dir/", "double/", "trailing/"]);
-    assert.deepEqual(top.contents.map((o) => o.key), utf8Sort(KEYS.filter((k) => !k.includes("/"))));
+    assert.deepEqual(
+      top.contents.map((o) => o.key),
+      utf8Sort(KEYS.filter((k) => !k.includes("/"))),
+    );
     assert.equal(top.delimiter, "/");
     const dir = await c.listObjectsV2({ bucket, prefix: "dir/", delimiter: "/" });
-    assert.deepEqual(dir.contents.map((o) => o.key), ["dir/a", "dir/b"]);
+    assert.deepEqual(
+      dir.contents.map((o) => o.key),
+      ["dir/a", "dir/b"],
+    );
     assert.deepEqual(dir.commonPrefixes, ["dir/sub/"]);
     assert.equal(dir.prefix, "dir/");
     assert.ok(dir.date instanceof Date && Math.abs(+dir.date - Date.now()) < 600_000, "server Date returned");
@@ -94,15 +106,24 @@ describe("client on Ceph RGW", () => {
 
   test("startAfter", async () => {
     const r = await c.listObjectsV2({ bucket, prefix: "dir/", startAfter: "dir/a" });
-    assert.deepEqual(r.contents.map((o) => o.key), ["dir/b", "dir/sub/c"]);
+    assert.deepEqual(
+      r.contents.map((o) => o.key),
+      ["dir/b", "dir/sub/c"],
+    );
     const all = await c.listObjectsV2({ bucket, startAfter: "tilde~" });
-    assert.deepEqual(all.contents.map((o) => o.key), utf8Sort(KEYS).filter((k) => Buffer.compare(Buffer.from(k), Buffer.from("tilde~")) > 0));
+    assert.deepEqual(
+      all.contents.map((o) => o.key),
+      utf8Sort(KEYS).filter((k) => Buffer.compare(Buffer.from(k), Buffer.from("tilde~")) > 0),
+    );
   });
 
   test("encodingType url gives the same keys and prefixes", async () => {
     const plain = await c.listObjectsV2({ bucket, delimiter: "/" });
     const enc = await c.listObjectsV2({ bucket, delimiter: "/", encodingType: "url" });
-    assert.deepEqual(enc.contents.map((o) => o.key), plain.contents.map((o) => o.key));
+    assert.deepEqual(
+      enc.contents.map((o) => o.key),
+      plain.contents.map((o) => o.key),
+    );
     assert.deepEqual(enc.commonPrefixes, plain.commonPrefixes);
     const got: string[] = [];
     for await (const o of c.listAll({ bucket, encodingType: "url", maxKeys: 3 })) got.push(o.key);
@@ -112,7 +133,10 @@ describe("client on Ceph RGW", () => {
   test("'.' and '..' segments: a clear InputError before any request", async () => {
     const n = requests;
     for (const key of DOT_KEYS) {
-      await assert.rejects(c.putObject({ bucket, key, body: "x" }), (e: InputError) => e instanceof InputError && e.field == "key");
+      await assert.rejects(
+        c.putObject({ bucket, key, body: "x" }),
+        (e: InputError) => e instanceof InputError && e.field == "key",
+      );
       await assert.rejects(c.getObject({ bucket, key }), InputError);
     }
     assert.equal(requests, n);
@@ -139,9 +163,13 @@ describe("client on Ceph RGW", () => {
     assert.match(pf.message, /If-Match/);
     const ok = await c.getObject({ bucket, key, ifMatch: `"${etag}"` });
     assert.equal(await new Response(ok.body).text(), "body of " + key);
-    const past = new Date(Date.now() - 86400_000), future = new Date(Date.now() + 86400_000);
+    const past = new Date(Date.now() - 86400_000),
+      future = new Date(Date.now() + 86400_000);
     assert.equal((await c.getObject({ bucket, key, ifModifiedSince: future }).catch((e) => e)).code, "NotModified");
-    assert.equal((await c.getObject({ bucket, key, ifUnmodifiedSince: past }).catch((e) => e)).code, "PreconditionFailed");
+    assert.equal(
+      (await c.getObject({ bucket, key, ifUnmodifiedSince: past }).catch((e) => e)).code,
+      "PreconditionFailed",
+    );
     const m = await c.getObject({ bucket, key, ifModifiedSince: past });
     await m.body.cancel();
     assert.equal(m.status, 200);
@@ -150,7 +178,14 @@ describe("client on Ceph RGW", () => {
   test("headObject: size, etag, content type, user metadata", async () => {
     const key = "meta/ünïcode key+1.bin";
     const body = new Uint8Array([0, 1, 2, 255, 254, 10, 13]);
-    const put = await c.putObject({ bucket, key, body, contentType: "application/x-test", metadata: { Color: "blue", "a-b": "x y" }, cacheControl: "max-age=60" });
+    const put = await c.putObject({
+      bucket,
+      key,
+      body,
+      contentType: "application/x-test",
+      metadata: { Color: "blue", "a-b": "x y" },
+      cacheControl: "max-age=60",
+    });
     assert.equal(put.etag, createHash("md5").update(body).digest("hex"));
     const h = await c.headObject({ bucket, key });
     assert.equal(h.size, 7);
@@ -159,7 +194,12 @@ describe("client on Ceph RGW", () => {
     assert.equal(h.cacheControl, "max-age=60");
     assert.deepEqual(h.metadata, { color: "blue", "a-b": "x y" });
     assert.ok(h.lastModified instanceof Date && Math.abs(+h.lastModified - Date.now()) < 600_000);
-    const g = await c.getObject({ bucket, key, responseContentType: "image/x-override", responseContentDisposition: 'attachment; filename="x.bin"' });
+    const g = await c.getObject({
+      bucket,
+      key,
+      responseContentType: "image/x-override",
+      responseContentDisposition: 'attachment; filename="x.bin"',
+    });
     assert.deepEqual(new Uint8Array(await new Response(g.body).arrayBuffer()), body);
     assert.equal(g.contentType, "image/x-override");
     assert.equal(g.contentDisposition, 'attachment; filename="x.bin"');
@@ -168,20 +208,37 @@ describe("client on Ceph RGW", () => {
   });
 
   test("presigned GET works with plain fetch, for awkward keys too", async () => {
-    for (const key of ["with space.txt", "plus+sign", "caf\u00e9", "emoji-😀🎉", `xml&<>"'chars`, "question?hash#", "double//slash"]) {
+    for (const key of [
+      "with space.txt",
+      "plus+sign",
+      "caf\u00e9",
+      "emoji-😀🎉",
+      `xml&<>"'chars`,
+      "question?hash#",
+      "double//slash",
+    ]) {
       const url = await c.presignGetObject({ bucket, key, expiresIn: 300 });
       const r = await fetch(url);
       assert.equal(r.status, 200, `${key}: ${await r.clone().text()}`);
       assert.equal(await r.text(), "body of " + key);
     }
-    const url = await c.presignGetObject({ bucket, key: "plain.txt", expiresIn: 60, responseContentDisposition: "attachment" });
+    const url = await c.presignGetObject({
+      bucket,
+      key: "plain.txt",
+      expiresIn: 60,
+      responseContentDisposition: "attachment",
+    });
     const r = await fetch(url);
     assert.equal(r.headers.get("content-disposition"), "attachment");
     await r.body?.cancel();
   });
 
   test("wrong secret: SignatureDoesNotMatch with our canonical request (and the server's if sent)", async () => {
-    const bad = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: { accessKeyId: srv.accessKeyId, secretAccessKey: "wrong-secret-key-0000" } });
+    const bad = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      credentials: { accessKeyId: srv.accessKeyId, secretAccessKey: "wrong-secret-key-0000" },
+    });
     const e = await bad.getObject({ bucket, key: "with space.txt" }).catch((e) => e);
     assert.ok(e instanceof S3Error, String(e));
     assert.equal(e.code, "SignatureDoesNotMatch");
@@ -200,7 +257,11 @@ describe("client on Ceph RGW", () => {
     const b = uniqueBucket("ssec");
     await c.createBucket({ bucket: b });
     const key = createHash("sha256").update("s3-edge test key").digest();
-    const ssec = { sseCustomerAlgorithm: "AES256" as const, sseCustomerKey: key.toString("base64"), sseCustomerKeyMD5: createHash("md5").update(key).digest("base64") };
+    const ssec = {
+      sseCustomerAlgorithm: "AES256" as const,
+      sseCustomerKey: key.toString("base64"),
+      sseCustomerKeyMD5: createHash("md5").update(key).digest("base64"),
+    };
     const body = new Uint8Array(100_000).map((_, i) => (i * 31) & 255);
     await c.putObject({ bucket: b, key: "secret.bin", body, ...ssec });
     // Without the key the server refuses; the message never shows the key.
@@ -211,7 +272,15 @@ describe("client on Ceph RGW", () => {
     assert.equal((await c.headObject({ bucket: b, key: "secret.bin", ...ssec })).size, body.length);
     const d = await downloadFile(c, { bucket: b, key: "secret.bin", range: "bytes=10-19", ...ssec });
     assert.deepEqual(new Uint8Array(await new Response(d.body).arrayBuffer()), body.subarray(10, 20));
-    const wrong = await c.headObject({ bucket: b, key: "secret.bin", ...ssec, sseCustomerKey: Buffer.alloc(32, 1).toString("base64"), sseCustomerKeyMD5: createHash("md5").update(Buffer.alloc(32, 1)).digest("base64") }).catch((e) => e);
+    const wrong = await c
+      .headObject({
+        bucket: b,
+        key: "secret.bin",
+        ...ssec,
+        sseCustomerKey: Buffer.alloc(32, 1).toString("base64"),
+        sseCustomerKeyMD5: createHash("md5").update(Buffer.alloc(32, 1)).digest("base64"),
+      })
+      .catch((e) => e);
     assert.ok(wrong instanceof S3Error && wrong.status >= 400, String(wrong));
     assert.ok(!String(wrong.message).includes(ssec.sseCustomerKey));
     await c.deleteObject({ bucket: b, key: "secret.bin" });
@@ -238,7 +307,13 @@ describe("client on Ceph RGW", () => {
     assert.notEqual(tmp.accessKeyId, srv.accessKeyId);
     const sent: Headers[] = [];
     const spy = ((u: string, i: RequestInit) => (sent.push(new Headers(i.headers)), fetch(u, i))) as typeof fetch;
-    const sc = new S3Client({ endpoint: srv.endpoint, region: srv.region, forcePathStyle: true, credentials: tmp, fetch: spy });
+    const sc = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      forcePathStyle: true,
+      credentials: tmp,
+      fetch: spy,
+    });
     const key = "sts/ünï key+1.bin";
     const body = new Uint8Array([0, 1, 2, 255, 254, 10, 13, 37, 43]);
     const put = await sc.putObject({ bucket, key, body, contentType: "application/x-sts" });
@@ -247,7 +322,10 @@ describe("client on Ceph RGW", () => {
     const h = sent[0];
     assert.equal(h.get("x-amz-security-token"), tmp.sessionToken);
     assert.match(h.get("authorization")!, /SignedHeaders=[^,]*\bx-amz-security-token\b/);
-    assert.deepEqual((await sc.listObjectsV2({ bucket, prefix: "sts/" })).contents.map((o) => o.key), [key]);
+    assert.deepEqual(
+      (await sc.listObjectsV2({ bucket, prefix: "sts/" })).contents.map((o) => o.key),
+      [key],
+    );
     const g = await sc.getObject({ bucket, key });
     assert.deepEqual(new Uint8Array(await new Response(g.body).arrayBuffer()), body);
     const hd = await sc.headObject({ bucket, key });
@@ -265,7 +343,12 @@ describe("client on Ceph RGW", () => {
 
     // The provider form, called before every request.
     let calls = 0;
-    const pc = new S3Client({ endpoint: srv.endpoint, region: srv.region, forcePathStyle: true, credentials: async () => (calls++, { ...tmp }) });
+    const pc = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      forcePathStyle: true,
+      credentials: async () => (calls++, { ...tmp }),
+    });
     await pc.putObject({ bucket, key: "sts/provider", body: "via provider" });
     assert.equal(await new Response((await pc.getObject({ bucket, key: "sts/provider" })).body).text(), "via provider");
     const pr = await fetch(await pc.presignGetObject({ bucket, key: "sts/provider", expiresIn: 60 }));
@@ -273,7 +356,12 @@ describe("client on Ceph RGW", () => {
     assert.equal(calls, 3);
 
     // The same temporary keys without the token are not a valid identity: header and presigned.
-    const bare = new S3Client({ endpoint: srv.endpoint, region: srv.region, forcePathStyle: true, credentials: { accessKeyId: tmp.accessKeyId, secretAccessKey: tmp.secretAccessKey } });
+    const bare = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: tmp.accessKeyId, secretAccessKey: tmp.secretAccessKey },
+    });
     const e = await bare.getObject({ bucket, key }).catch((e) => e);
     assert.ok(e instanceof S3Error, String(e));
     assert.equal(e.status, 403, e.message);
@@ -282,7 +370,12 @@ describe("client on Ceph RGW", () => {
     assert.equal(bp.status, 403);
     await bp.body?.cancel();
     // A token that is not the one issued with these keys: refused too (RGW decrypts and checks it).
-    const wrong = new S3Client({ endpoint: srv.endpoint, region: srv.region, forcePathStyle: true, credentials: { ...tmp, sessionToken: (await assumeRole(srv, srv.roleArn)).sessionToken } });
+    const wrong = new S3Client({
+      endpoint: srv.endpoint,
+      region: srv.region,
+      forcePathStyle: true,
+      credentials: { ...tmp, sessionToken: (await assumeRole(srv, srv.roleArn)).sessionToken },
+    });
     assert.equal((await wrong.headObject({ bucket, key }).catch((e) => e)).status, 403);
 
     await sc.deleteObject({ bucket, key });
@@ -294,13 +387,22 @@ describe("client on Ceph RGW", () => {
 async function assumeRole(s: S3TestServer, roleArn: string): Promise<Credentials> {
   const url = s.endpoint + "/";
   const body = `Action=AssumeRole&RoleArn=${encodeURIComponent(roleArn)}&RoleSessionName=s3edge-test&Version=2011-06-15&DurationSeconds=900`;
-  const signer = new SigV4Signer({ accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, region: s.region, service: "sts" });
-  const { host, ...headers } = (await signer.sign({ method: "POST", url, headers: { "content-type": "application/x-www-form-urlencoded" }, body })).headers;
+  const signer = new SigV4Signer({
+    accessKeyId: s.accessKeyId,
+    secretAccessKey: s.secretAccessKey,
+    region: s.region,
+    service: "sts",
+  });
+  const { host, ...headers } = (
+    await signer.sign({ method: "POST", url, headers: { "content-type": "application/x-www-form-urlencoded" }, body })
+  ).headers;
   const res = await fetch(url, { method: "POST", headers, body });
   const text = await res.text();
   assert.equal(res.status, 200, `AssumeRole: HTTP ${res.status} ${text.slice(0, 300)}`);
   const cr = child(child(parseXml(text), "AssumeRoleResult")!, "Credentials")!;
-  const [accessKeyId, secretAccessKey, sessionToken] = ["AccessKeyId", "SecretAccessKey", "SessionToken"].map((n) => childText(cr, n)!);
+  const [accessKeyId, secretAccessKey, sessionToken] = ["AccessKeyId", "SecretAccessKey", "SessionToken"].map((n) =>
+    childText(cr, n)!,
+  );
   assert.ok(accessKeyId && secretAccessKey && sessionToken, "AssumeRole returned no credentials");
   return { accessKeyId, secretAccessKey, sessionToken };
 }

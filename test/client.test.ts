@@ -15,14 +15,26 @@ type Reply =
   | Error
   | ((url: string, init: RequestInit) => Response | Promise<Response>);
 
-interface Call { url: string; method: string; headers: Record<string, string>; body: unknown }
+interface Call {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
 
 /** A scripted fetch: replies in order (then 200 ""), records calls and which bodies were cancelled. */
 function stub(...replies: Reply[]) {
-  const calls: Call[] = [], cancelled: number[] = [], read: number[] = [];
+  const calls: Call[] = [],
+    cancelled: number[] = [],
+    read: number[] = [];
   const f = async (url: string, init: RequestInit = {}) => {
     const i = calls.length;
-    calls.push({ url, method: init.method ?? "GET", headers: { ...(init.headers as Record<string, string>) }, body: init.body });
+    calls.push({
+      url,
+      method: init.method ?? "GET",
+      headers: { ...(init.headers as Record<string, string>) },
+      body: init.body,
+    });
     const r = replies.shift() ?? { status: 200, body: "" };
     if (r instanceof Error) throw r;
     if (typeof r == "function") return r(url, init);
@@ -61,7 +73,8 @@ const xmlErr = (code: string, message = "msg", extra = "") =>
 const listXml = (inner: string, extra = "") =>
   `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>${extra}${inner}</ListBucketResult>`;
 
-const obj = (key: string, etag = '"abc"') => `<Contents><Key>${key}</Key><LastModified>2024-03-01T12:34:56.000Z</LastModified><ETag>${etag}</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+const obj = (key: string, etag = '"abc"') =>
+  `<Contents><Key>${key}</Key><LastModified>2024-03-01T12:34:56.000Z</LastModified><ETag>${etag}</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>`;
 
 async function rejects<E extends Error>(p: Promise<unknown>, cls: new (...a: any[]) => E): Promise<E> {
   try {
@@ -87,7 +100,10 @@ describe("addressing", () => {
   });
 
   test("AWS with a region", async () => {
-    assert.equal((await urlOf({ region: "eu-west-3" }, "logs")).url, "https://logs.s3.eu-west-3.amazonaws.com/a%20b/c.txt");
+    assert.equal(
+      (await urlOf({ region: "eu-west-3" }, "logs")).url,
+      "https://logs.s3.eu-west-3.amazonaws.com/a%20b/c.txt",
+    );
   });
 
   test("path style on AWS for dotted or non-DNS bucket names", async () => {
@@ -96,16 +112,28 @@ describe("addressing", () => {
   });
 
   test("custom endpoints default to path style; R2 region auto", async () => {
-    assert.equal((await urlOf({ endpoint: "http://127.0.0.1:9000" }, "bkt")).url, "http://127.0.0.1:9000/bkt/a%20b/c.txt");
+    assert.equal(
+      (await urlOf({ endpoint: "http://127.0.0.1:9000" }, "bkt")).url,
+      "http://127.0.0.1:9000/bkt/a%20b/c.txt",
+    );
     const r2 = await urlOf({ endpoint: "https://acct123.r2.cloudflarestorage.com", region: "auto" }, "bkt");
     assert.equal(r2.url, "https://acct123.r2.cloudflarestorage.com/bkt/a%20b/c.txt");
     assert.match(r2.headers.authorization, /\/auto\/s3\/aws4_request/);
   });
 
   test("forcePathStyle overrides either way; endpoint base path kept, default port dropped", async () => {
-    assert.equal((await urlOf({ forcePathStyle: true }, "bkt")).url, "https://s3.us-east-1.amazonaws.com/bkt/a%20b/c.txt");
-    assert.equal((await urlOf({ endpoint: "https://r2.example.com", forcePathStyle: false }, "bkt")).url, "https://bkt.r2.example.com/a%20b/c.txt");
-    assert.equal((await urlOf({ endpoint: "http://Gateway.local:80/s3/" }, "bkt")).url, "http://gateway.local/s3/bkt/a%20b/c.txt");
+    assert.equal(
+      (await urlOf({ forcePathStyle: true }, "bkt")).url,
+      "https://s3.us-east-1.amazonaws.com/bkt/a%20b/c.txt",
+    );
+    assert.equal(
+      (await urlOf({ endpoint: "https://r2.example.com", forcePathStyle: false }, "bkt")).url,
+      "https://bkt.r2.example.com/a%20b/c.txt",
+    );
+    assert.equal(
+      (await urlOf({ endpoint: "http://Gateway.local:80/s3/" }, "bkt")).url,
+      "http://gateway.local/s3/bkt/a%20b/c.txt",
+    );
   });
 
   test("the host header is not passed to fetch; signed headers are", async () => {
@@ -126,7 +154,10 @@ describe("addressing", () => {
       assert.equal((e as InputError).field, "endpoint");
       assert.match((e as Error).message, /http\(s\) URL/);
     }
-    assert.throws(() => new S3Client({ region: "US East", credentials: creds }), (e: InputError) => e.field == "region");
+    assert.throws(
+      () => new S3Client({ region: "US East", credentials: creds }),
+      (e: InputError) => e.field == "region",
+    );
     const s = stub();
     const c = mk(s.f);
     assert.equal((await rejects(c.getObject({ bucket: "", key: "k" }), InputError)).field, "bucket");
@@ -152,7 +183,14 @@ describe("query and headers", () => {
   test("listObjectsV2 maps every parameter, RFC 3986 encoded", async () => {
     const s = stub({ status: 200, body: listXml("") });
     await mk(s.f).listObjectsV2({
-      bucket: "bkt", prefix: "a b/ü+", delimiter: "/", continuationToken: "1/x+y=", startAfter: "k*'", maxKeys: 2, fetchOwner: true, encodingType: "url",
+      bucket: "bkt",
+      prefix: "a b/ü+",
+      delimiter: "/",
+      continuationToken: "1/x+y=",
+      startAfter: "k*'",
+      maxKeys: 2,
+      fetchOwner: true,
+      encodingType: "url",
     });
     assert.equal(
       s.calls[0].url,
@@ -177,8 +215,18 @@ describe("query and headers", () => {
     const s = stub({ status: 206, body: "x" });
     const d = new Date("2024-01-02T03:04:05Z");
     await mk(s.f).getObject({
-      bucket: "b", key: "k", range: "bytes=0-9", ifMatch: "abc", ifNoneMatch: "*", ifModifiedSince: d, ifUnmodifiedSince: d,
-      versionId: "v/1", partNumber: 2, checksumMode: true, responseContentType: "text/plain; charset=utf-8", responseContentDisposition: 'attachment; filename="a b"',
+      bucket: "b",
+      key: "k",
+      range: "bytes=0-9",
+      ifMatch: "abc",
+      ifNoneMatch: "*",
+      ifModifiedSince: d,
+      ifUnmodifiedSince: d,
+      versionId: "v/1",
+      partNumber: 2,
+      checksumMode: true,
+      responseContentType: "text/plain; charset=utf-8",
+      responseContentDisposition: 'attachment; filename="a b"',
       responseExpires: d,
     });
     const c = s.calls[0];
@@ -201,12 +249,21 @@ describe("query and headers", () => {
   test("keys are encoded once, every byte but A-Za-z0-9-._~ and /", async () => {
     const s = stub({ status: 200, body: "" });
     await mk(s.f).getObject({ bucket: "b", key: "a+b %25 ü/é?#&=;,~!'()*//end/" });
-    assert.equal(s.calls[0].url, "http://127.0.0.1:9000/b/a%2Bb%20%2525%20%C3%BC/%C3%A9%3F%23%26%3D%3B%2C~%21%27%28%29%2A//end/");
+    assert.equal(
+      s.calls[0].url,
+      "http://127.0.0.1:9000/b/a%2Bb%20%2525%20%C3%BC/%C3%A9%3F%23%26%3D%3B%2C~%21%27%28%29%2A//end/",
+    );
   });
 
   test("putObject signs the body hash and sends metadata", async () => {
     const s = stub({ status: 200, headers: { etag: '"e1"', "x-amz-version-id": "v9" }, body: "" });
-    const r = await mk(s.f).putObject({ bucket: "b", key: "k", body: "héllo", contentType: "text/plain", metadata: { Owner: "me", n: "1" } });
+    const r = await mk(s.f).putObject({
+      bucket: "b",
+      key: "k",
+      body: "héllo",
+      contentType: "text/plain",
+      metadata: { Owner: "me", n: "1" },
+    });
     assert.deepEqual(r, { etag: "e1", versionId: "v9" });
     const h = s.calls[0].headers;
     assert.equal(s.calls[0].method, "PUT");
@@ -225,11 +282,20 @@ describe("query and headers", () => {
     await new S3Client({ region: "eu-west-1", credentials: creds, fetch: s.f }).createBucket({ bucket: "nbk" });
     assert.equal(s.calls[1].url, "https://nbk.s3.eu-west-1.amazonaws.com/");
     assert.equal(s.calls[1].method, "PUT");
-    assert.equal(s.calls[1].body, "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>");
+    assert.equal(
+      s.calls[1].body,
+      "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>",
+    );
   });
 
   test("presignGetObject: query signature with overrides, usable URL", async () => {
-    const url = await mk(stub().f).presignGetObject({ bucket: "b", key: "a b", expiresIn: 600, versionId: "v1", responseContentDisposition: "attachment" });
+    const url = await mk(stub().f).presignGetObject({
+      bucket: "b",
+      key: "a b",
+      expiresIn: 600,
+      versionId: "v1",
+      responseContentDisposition: "attachment",
+    });
     const u = new URL(url);
     assert.equal(u.origin + u.pathname, "http://127.0.0.1:9000/b/a%20b");
     assert.equal(u.searchParams.get("X-Amz-Expires"), "600");
@@ -245,7 +311,9 @@ describe("credentials", () => {
   test("an async provider is called per request; rotated keys and session token are used", async () => {
     let n = 0;
     const s = stub({ status: 200, body: "" }, { status: 200, body: "" });
-    const c = mk(s.f, { credentials: async () => ({ accessKeyId: "AK" + ++n, secretAccessKey: "s" + n, sessionToken: "tok" + n }) });
+    const c = mk(s.f, {
+      credentials: async () => ({ accessKeyId: "AK" + ++n, secretAccessKey: "s" + n, sessionToken: "tok" + n }),
+    });
     await c.headObject({ bucket: "b", key: "k" });
     await c.headObject({ bucket: "b", key: "k" });
     assert.equal(n, 2);
@@ -286,12 +354,21 @@ describe("responses", () => {
     const page = listObjectsV2Page({ count: 1000 });
     const r = await mk(stub({ status: 200, body: page.xml }).f).listObjectsV2({ bucket: "example-bucket" });
     assert.equal(r.contents.length, 1000);
-    assert.deepEqual(r.contents.map((o) => o.key), page.objects.map((o) => o.key));
-    assert.deepEqual(r.contents.map((o) => o.size), page.objects.map((o) => o.size));
+    assert.deepEqual(
+      r.contents.map((o) => o.key),
+      page.objects.map((o) => o.key),
+    );
+    assert.deepEqual(
+      r.contents.map((o) => o.size),
+      page.objects.map((o) => o.size),
+    );
   });
 
   test("encoding-type url: decoded only when the response says so ('+' is a space)", async () => {
-    const enc = listXml(obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>", "<EncodingType>url</EncodingType><Prefix>p%26+q</Prefix><StartAfter>s%3D</StartAfter><Delimiter>%2F</Delimiter>");
+    const enc = listXml(
+      obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>",
+      "<EncodingType>url</EncodingType><Prefix>p%26+q</Prefix><StartAfter>s%3D</StartAfter><Delimiter>%2F</Delimiter>",
+    );
     const r = await mk(stub({ status: 200, body: enc }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
     assert.equal(r.contents[0].key, "a b+c%ü");
     assert.deepEqual(r.commonPrefixes, ["d 1//"]);
@@ -299,27 +376,64 @@ describe("responses", () => {
     assert.equal(r.startAfter, "s=");
     assert.equal(r.delimiter, "/");
     // A server that ignored the parameter: keys are literal.
-    const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
+    const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({
+      bucket: "bkt",
+      encodingType: "url",
+    });
     assert.equal(raw.contents[0].key, "a+b%2Bc");
   });
 
   test("LastModified: read exactly as Date reads it, for every form and value (fast path or not)", async () => {
     // The client reads S3's usual form by hand; every value must come out as new Date(value) does,
     // valid or not: month/day/time edges, leap days, other precisions, offsets, junk.
-    const r = prng(7), p2 = (n: number) => String(n).padStart(2, "0");
+    const r = prng(7),
+      p2 = (n: number) => String(n).padStart(2, "0");
     const values = [
-      "2024-02-29T23:59:59.999Z", "2023-02-29T00:00:00.000Z", "2024-04-31T00:00:00.000Z", "2024-12-31T23:59:59.999Z",
-      "2024-01-01T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-00-10T00:00:00.000Z", "2024-01-00T00:00:00.000Z",
-      "2024-01-10T24:00:00.000Z", "2024-01-10T23:60:00.000Z", "2024-01-10T23:59:60.000Z", "0099-01-10T10:00:00.000Z",
-      "2024-01-10T10:00:00Z", "2024-01-10T10:00:00.123456Z", "2024-01-10T10:00:00.000+02:00", "2024-01-1OT10:00:00.000Z",
-      "2024/01/10T10:00:00.000Z", "2024-01-10 10:00:00.000Z", "Wed, 10 Jan 2024 10:00:00 GMT", "", "garbage",
-      "1000-01-01T00:00:00.000Z", "9999-12-28T23:59:59.999Z", "1600-03-01T00:00:00.000Z", "1900-02-28T12:00:00.000Z", "1900-03-01T00:00:00.000Z",
-      "2000-02-28T00:00:00.000Z", "2000-03-01T00:00:00.000Z", "2100-03-01T00:00:00.000Z", "1969-12-28T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
+      "2024-02-29T23:59:59.999Z",
+      "2023-02-29T00:00:00.000Z",
+      "2024-04-31T00:00:00.000Z",
+      "2024-12-31T23:59:59.999Z",
+      "2024-01-01T00:00:00.000Z",
+      "2024-13-01T00:00:00.000Z",
+      "2024-00-10T00:00:00.000Z",
+      "2024-01-00T00:00:00.000Z",
+      "2024-01-10T24:00:00.000Z",
+      "2024-01-10T23:60:00.000Z",
+      "2024-01-10T23:59:60.000Z",
+      "0099-01-10T10:00:00.000Z",
+      "2024-01-10T10:00:00Z",
+      "2024-01-10T10:00:00.123456Z",
+      "2024-01-10T10:00:00.000+02:00",
+      "2024-01-1OT10:00:00.000Z",
+      "2024/01/10T10:00:00.000Z",
+      "2024-01-10 10:00:00.000Z",
+      "Wed, 10 Jan 2024 10:00:00 GMT",
+      "",
+      "garbage",
+      "1000-01-01T00:00:00.000Z",
+      "9999-12-28T23:59:59.999Z",
+      "1600-03-01T00:00:00.000Z",
+      "1900-02-28T12:00:00.000Z",
+      "1900-03-01T00:00:00.000Z",
+      "2000-02-28T00:00:00.000Z",
+      "2000-03-01T00:00:00.000Z",
+      "2100-03-01T00:00:00.000Z",
+      "1969-12-28T23:59:59.999Z",
+      "1970-01-01T00:00:00.000Z",
     ];
     // Years around now, and any four-digit year (century and 400-year leap rules, March-based day counts).
     for (let i = 0; i < 400; i++)
-      values.push(`${i & 1 ? 1000 + Math.floor(r() * 9000) : 1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`);
-    const xml = listXml(values.map((v, i) => `<Contents><Key>k${i}</Key><LastModified>${v}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`).join(""));
+      values.push(
+        `${i & 1 ? 1000 + Math.floor(r() * 9000) : 1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`,
+      );
+    const xml = listXml(
+      values
+        .map(
+          (v, i) =>
+            `<Contents><Key>k${i}</Key><LastModified>${v}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`,
+        )
+        .join(""),
+    );
     const res = await mk(stub({ status: 200, body: xml }).f).listObjectsV2({ bucket: "bkt" });
     assert.equal(res.contents.length, values.length);
     res.contents.forEach((o, i) => {
@@ -327,22 +441,38 @@ describe("responses", () => {
       assert.equal(String(+o.lastModified), String(+new Date(values[i])), `LastModified ${JSON.stringify(values[i])}`);
     });
     // No LastModified at all: an invalid Date, not undefined.
-    const none = await mk(stub({ status: 200, body: listXml("<Contents><Key>k</Key></Contents>") }).f).listObjectsV2({ bucket: "bkt" });
+    const none = await mk(stub({ status: 200, body: listXml("<Contents><Key>k</Key></Contents>") }).f).listObjectsV2({
+      bucket: "bkt",
+    });
     assert.ok(none.contents[0].lastModified instanceof Date && isNaN(+none.contents[0].lastModified));
   });
 
   test("a 200 that is not a ListBucketResult is an error saying what came back", async () => {
-    const e1 = await rejects(mk(stub({ status: 200, body: xmlErr("InternalError", "We encountered an internal error") }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    const e1 = await rejects(
+      mk(stub({ status: 200, body: xmlErr("InternalError", "We encountered an internal error") }).f).listObjectsV2({
+        bucket: "b",
+      }),
+      S3Error,
+    );
     assert.equal(e1.code, "InternalError");
     assert.equal(e1.requestId, "REQ123");
-    const e2 = await rejects(mk(stub({ status: 200, body: "<html><body>Captive portal: please log in " + "x".repeat(300) + "</body></html>" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    const e2 = await rejects(
+      mk(
+        stub({ status: 200, body: "<html><body>Captive portal: please log in " + "x".repeat(300) + "</body></html>" })
+          .f,
+      ).listObjectsV2({ bucket: "b" }),
+      S3Error,
+    );
     assert.equal(e2.code, "InvalidResponse");
     assert.match(e2.message, /unexpected response body: <html><body>Captive portal/);
     assert.ok(e2.message.length < 300);
     const e3 = await rejects(mk(stub({ status: 200, body: "" }).f).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e3.code, "InvalidResponse");
     assert.match(e3.message, /no response body/);
-    const e4 = await rejects(mk(stub({ status: 200, body: "<ListBucketResult><Name>b</Name>" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    const e4 = await rejects(
+      mk(stub({ status: 200, body: "<ListBucketResult><Name>b</Name>" }).f).listObjectsV2({ bucket: "b" }),
+      S3Error,
+    );
     assert.equal(e4.code, "InvalidResponse");
   });
 
@@ -351,9 +481,17 @@ describe("responses", () => {
       status: 206,
       body: "hello",
       headers: {
-        "content-length": "5", "content-range": "bytes 10-14/100", etag: '"e-tag"', "last-modified": "Wed, 01 May 2024 10:00:00 GMT",
-        "content-type": "text/plain", "x-amz-meta-color": "blue", "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-type": "FULL_OBJECT",
-        "x-amz-version-id": "v3", "x-amz-storage-class": "STANDARD_IA", "cache-control": "no-cache",
+        "content-length": "5",
+        "content-range": "bytes 10-14/100",
+        etag: '"e-tag"',
+        "last-modified": "Wed, 01 May 2024 10:00:00 GMT",
+        "content-type": "text/plain",
+        "x-amz-meta-color": "blue",
+        "x-amz-checksum-crc32": "AAAAAA==",
+        "x-amz-checksum-type": "FULL_OBJECT",
+        "x-amz-version-id": "v3",
+        "x-amz-storage-class": "STANDARD_IA",
+        "cache-control": "no-cache",
       },
     });
     const r = await mk(s.f).getObject({ bucket: "b", key: "k", range: "bytes=10-14" });
@@ -388,7 +526,11 @@ describe("responses", () => {
 
 describe("errors", () => {
   test("NoSuchKey: fields from XML and headers, message names bucket and key and says names are exact", async () => {
-    const s = stub({ status: 404, body: xmlErr("NoSuchKey", "The specified key does not exist.", "<Key>Photo.JPG</Key>"), headers: { "x-amz-request-id": "HDR" } });
+    const s = stub({
+      status: 404,
+      body: xmlErr("NoSuchKey", "The specified key does not exist.", "<Key>Photo.JPG</Key>"),
+      headers: { "x-amz-request-id": "HDR" },
+    });
     const e = await rejects(mk(s.f).getObject({ bucket: "Photos", key: "photo.jpg" }), S3Error);
     assert.equal(e.code, "NoSuchKey");
     assert.equal(e.status, 404);
@@ -403,13 +545,22 @@ describe("errors", () => {
   });
 
   test("NoSuchBucket on list has the hint too", async () => {
-    const e = await rejects(mk(stub({ status: 404, body: xmlErr("NoSuchBucket") }).f).listObjectsV2({ bucket: "Nope" }), S3Error);
+    const e = await rejects(
+      mk(stub({ status: 404, body: xmlErr("NoSuchBucket") }).f).listObjectsV2({ bucket: "Nope" }),
+      S3Error,
+    );
     assert.equal(e.code, "NoSuchBucket");
     assert.match(e.message, /bucket "Nope".*case-sensitive/);
   });
 
   test("HEAD 404/403 without a body: code from status, request id from headers", async () => {
-    const e = await rejects(mk(stub({ status: 404, headers: { "x-amz-request-id": "R9" } }).f).headObject({ bucket: "b", key: "Missing.txt" }), S3Error);
+    const e = await rejects(
+      mk(stub({ status: 404, headers: { "x-amz-request-id": "R9" } }).f).headObject({
+        bucket: "b",
+        key: "Missing.txt",
+      }),
+      S3Error,
+    );
     assert.equal(e.code, "NoSuchKey");
     assert.equal(e.requestId, "R9");
     assert.match(e.message, /key "Missing.txt".*case-sensitive/);
@@ -418,11 +569,17 @@ describe("errors", () => {
   });
 
   test("304 NotModified and 412 PreconditionFailed", async () => {
-    const e = await rejects(mk(stub({ status: 304 }).f).getObject({ bucket: "b", key: "k", ifNoneMatch: "abc" }), S3Error);
+    const e = await rejects(
+      mk(stub({ status: 304 }).f).getObject({ bucket: "b", key: "k", ifNoneMatch: "abc" }),
+      S3Error,
+    );
     assert.equal(e.code, "NotModified");
     assert.equal(e.status, 304);
     assert.match(e.message, /If-None-Match/);
-    const s = stub({ status: 412, body: xmlErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold") });
+    const s = stub({
+      status: 412,
+      body: xmlErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"),
+    });
     const e2 = await rejects(mk(s.f).getObject({ bucket: "b", key: "k", ifMatch: "abc" }), S3Error);
     assert.equal(e2.code, "PreconditionFailed");
     assert.match(e2.message, /If-Match.*changed/);
@@ -432,13 +589,24 @@ describe("errors", () => {
   test("SignatureDoesNotMatch: both canonical requests attached, line diff, token and secret never shown", async () => {
     const token = "FQoGZXIvYXdzEXAMPLETOKEN//+==";
     let ours = "";
-    const serverCR = (cr: string) => cr.replace(/^(GET\n)[^\n]*/, "$1/b/other").replace(/(x-amz-security-token:)[^\n]*/, "$1" + token);
+    const serverCR = (cr: string) =>
+      cr.replace(/^(GET\n)[^\n]*/, "$1/b/other").replace(/(x-amz-security-token:)[^\n]*/, "$1" + token);
     const s = stub(async (_url, init) => {
       // The server echoes a canonical request that differs from ours in the path line.
       ours = (init.headers as Record<string, string>)["x-amz-date"];
-      return new Response(xmlErr("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", `<StringToSign>AWS4-HMAC-SHA256\n${ours}\nscope\nffff</StringToSign><CanonicalRequest>${serverCR("GET\n/b/k\n\nhost:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:" + ours + "\nx-amz-security-token:X\n\nhost;x-amz-content-sha256;x-amz-date;x-amz-security-token\nUNSIGNED-PAYLOAD")}</CanonicalRequest>`), { status: 403 });
+      return new Response(
+        xmlErr(
+          "SignatureDoesNotMatch",
+          "The request signature we calculated does not match the signature you provided.",
+          `<StringToSign>AWS4-HMAC-SHA256\n${ours}\nscope\nffff</StringToSign><CanonicalRequest>${serverCR("GET\n/b/k\n\nhost:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:" + ours + "\nx-amz-security-token:X\n\nhost;x-amz-content-sha256;x-amz-date;x-amz-security-token\nUNSIGNED-PAYLOAD")}</CanonicalRequest>`,
+        ),
+        { status: 403 },
+      );
     });
-    const e = await rejects(mk(s.f, { credentials: { ...creds, sessionToken: token } }).getObject({ bucket: "b", key: "k" }), S3Error);
+    const e = await rejects(
+      mk(s.f, { credentials: { ...creds, sessionToken: token } }).getObject({ bucket: "b", key: "k" }),
+      S3Error,
+    );
     assert.equal(e.code, "SignatureDoesNotMatch");
     assert.match(e.canonicalRequest!, /^GET\n\/b\/k\n/);
     assert.match(e.canonicalRequest!, /x-amz-security-token:<redacted>/);
@@ -454,7 +622,11 @@ describe("errors", () => {
   });
 
   test("expectedBucketOwner, requestPayer and SSE-C go out as signed x-amz-* headers; the SSE-C key is redacted", async () => {
-    const ssec = { sseCustomerAlgorithm: "AES256" as const, sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=", sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==" };
+    const ssec = {
+      sseCustomerAlgorithm: "AES256" as const,
+      sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=",
+      sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==",
+    };
     const s = stub({ status: 200, body: listXml("") }, { status: 403, body: xmlErr("SignatureDoesNotMatch") });
     await mk(s.f).listObjectsV2({ bucket: "b", expectedBucketOwner: "123456789012", requestPayer: "requester" });
     assert.equal(s.calls[0].headers["x-amz-expected-bucket-owner"], "123456789012");
@@ -465,22 +637,34 @@ describe("errors", () => {
     assert.equal(h["x-amz-server-side-encryption-customer-algorithm"], "AES256");
     assert.equal(h["x-amz-server-side-encryption-customer-key"], ssec.sseCustomerKey);
     assert.equal(h["x-amz-server-side-encryption-customer-key-md5"], ssec.sseCustomerKeyMD5);
-    assert.match(h.authorization, /x-amz-server-side-encryption-customer-key;x-amz-server-side-encryption-customer-key-md5/);
+    assert.match(
+      h.authorization,
+      /x-amz-server-side-encryption-customer-key;x-amz-server-side-encryption-customer-key-md5/,
+    );
     assert.match(e.canonicalRequest!, /\nx-amz-server-side-encryption-customer-key:<redacted>\n/);
     assert.ok(!e.canonicalRequest!.includes(ssec.sseCustomerKey) && !e.message.includes(ssec.sseCustomerKey));
   });
 
   test("SignatureDoesNotMatch without the server's canonical request still carries ours", async () => {
-    const e = await rejects(mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).headObject({ bucket: "b", key: "k" }), S3Error);
+    const e = await rejects(
+      mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).headObject({ bucket: "b", key: "k" }),
+      S3Error,
+    );
     void e;
-    const e2 = await rejects(mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).getObject({ bucket: "b", key: "k" }), S3Error);
+    const e2 = await rejects(
+      mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).getObject({ bucket: "b", key: "k" }),
+      S3Error,
+    );
     assert.match(e2.canonicalRequest!, /^GET\n\/b\/k\n/);
     assert.equal(e2.serverCanonicalRequest, undefined);
     assert.match(e2.message, /sent no canonical request/);
   });
 
   test("an HTML 503 page: retried, then S3Error with a short snippet", async () => {
-    const html = "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head><body>" + "nginx ".repeat(100) + "</body></html>";
+    const html =
+      "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head><body>" +
+      "nginx ".repeat(100) +
+      "</body></html>";
     const s = stub({ status: 503, body: html }, { status: 503, body: html });
     const e = await rejects(mk(s.f, { maxAttempts: 2 }).getObject({ bucket: "b", key: "k" }), S3Error);
     assert.equal(s.calls.length, 2);
@@ -507,7 +691,12 @@ describe("retries", () => {
   });
 
   test("the budget: maxAttempts calls, then the last S3Error", async () => {
-    const s = stub(...Array.from({ length: 5 }, () => ({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") })));
+    const s = stub(
+      ...Array.from({ length: 5 }, () => ({
+        status: 503,
+        body: xmlErr("SlowDown", "Please reduce your request rate."),
+      })),
+    );
     const e = await rejects(mk(s.f, { maxAttempts: 4 }).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e.code, "SlowDown");
     assert.equal(s.calls.length, 4);
@@ -534,7 +723,10 @@ describe("retries", () => {
     assert.equal(e.name, "NetworkError");
     assert.equal(e.attempts, 3);
     assert.equal(e.cause, cause);
-    assert.match(e.message, /GET http:\/\/127.0.0.1:9000\/b\?list-type=2 failed after 3 attempts: fetch failed: ECONNRESET/);
+    assert.match(
+      e.message,
+      /GET http:\/\/127.0.0.1:9000\/b\?list-type=2 failed after 3 attempts: fetch failed: ECONNRESET/,
+    );
     assert.equal(s2.calls.length, 3);
   });
 
@@ -574,25 +766,36 @@ describe("abort and timeouts", () => {
     const reason = new Error("user cancelled");
     setTimeout(() => ac.abort(reason), 30);
     const t0 = Date.now();
-    await assert.rejects(mk(s.f, { retryBaseMs: 60_000 }).listObjectsV2({ bucket: "b", signal: ac.signal }), (e) => e === reason);
+    await assert.rejects(
+      mk(s.f, { retryBaseMs: 60_000 }).listObjectsV2({ bucket: "b", signal: ac.signal }),
+      (e) => e === reason,
+    );
     assert.ok(Date.now() - t0 < 1000);
     assert.equal(s.calls.length, 1);
   });
 
   test("an already aborted signal: no request at all; abort during fetch: the reason, no retry", async () => {
     const s = stub({ hang: true }, { status: 200 });
-    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: AbortSignal.abort() }), { name: "AbortError" });
+    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: AbortSignal.abort() }), {
+      name: "AbortError",
+    });
     assert.equal(s.calls.length, 0);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 20);
-    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: ac.signal }), (e) => e === ac.signal.reason);
+    await assert.rejects(
+      mk(s.f).getObject({ bucket: "b", key: "k", signal: ac.signal }),
+      (e) => e === ac.signal.reason,
+    );
     assert.equal(s.calls.length, 1);
   });
 
   test("per-attempt timeout: each attempt aborted, then TimeoutError", async () => {
     const s = stub({ hang: true }, { hang: true });
     const t0 = Date.now();
-    const e = await rejects(mk(s.f, { timeoutMs: 40, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }), TimeoutError);
+    const e = await rejects(
+      mk(s.f, { timeoutMs: 40, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }),
+      TimeoutError,
+    );
     assert.ok(e instanceof NetworkError);
     assert.equal(e.attempts, 2);
     assert.equal(s.calls.length, 2);
@@ -635,13 +838,23 @@ describe("clock skew", () => {
     const ahead = Date.now() + 3600_000;
     const date = new Date(ahead).toUTCString();
     const s = stub(
-      { status: 403, headers: { date }, body: xmlErr("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.") },
+      {
+        status: 403,
+        headers: { date },
+        body: xmlErr(
+          "RequestTimeTooSkewed",
+          "The difference between the request time and the current time is too large.",
+        ),
+      },
       { status: 200, headers: { date }, body: listXml("") },
       { status: 200, headers: { date }, body: listXml("") },
     );
     const c = mk(s.f, { maxAttempts: 1 });
     await c.listObjectsV2({ bucket: "b" });
-    const t = (i: number) => Date.parse(s.calls[i].headers["x-amz-date"].replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, "$1-$2-$3T$4:$5:$6Z"));
+    const t = (i: number) =>
+      Date.parse(
+        s.calls[i].headers["x-amz-date"].replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, "$1-$2-$3T$4:$5:$6Z"),
+      );
     assert.equal(s.calls.length, 2, "skew retry does not count against maxAttempts");
     assert.ok(Math.abs(t(0) - Date.now()) < 5000);
     assert.ok(Math.abs(t(1) - ahead) < 5000, "second attempt signed with server time");
@@ -660,7 +873,10 @@ describe("clock skew", () => {
 
   test("a successful response with a far-off Date corrects later signing", async () => {
     const ahead = Date.now() + 20 * 60_000;
-    const s = stub({ status: 200, headers: { date: new Date(ahead).toUTCString() }, body: "" }, { status: 200, body: "" });
+    const s = stub(
+      { status: 200, headers: { date: new Date(ahead).toUTCString() }, body: "" },
+      { status: 200, body: "" },
+    );
     const c = mk(s.f);
     await c.headObject({ bucket: "b", key: "k" });
     await c.headObject({ bucket: "b", key: "k" });
@@ -672,7 +888,12 @@ describe("clock skew", () => {
 describe("listAll", () => {
   const page = (keys: string[], next?: string) => ({
     status: 200,
-    body: listXml(keys.map((k) => obj(k)).join(""), next === undefined ? "<IsTruncated>false</IsTruncated>" : `<IsTruncated>true</IsTruncated>${next ? `<NextContinuationToken>${next}</NextContinuationToken>` : ""}`),
+    body: listXml(
+      keys.map((k) => obj(k)).join(""),
+      next === undefined
+        ? "<IsTruncated>false</IsTruncated>"
+        : `<IsTruncated>true</IsTruncated>${next ? `<NextContinuationToken>${next}</NextContinuationToken>` : ""}`,
+    ),
   });
   const all = async (c: S3Client, p = {}) => {
     const out: string[] = [];
@@ -691,7 +912,10 @@ describe("listAll", () => {
 
   test("a repeated token or a missing one fails loudly instead of looping", async () => {
     const s = stub(page(["a"], "t1"), page(["b"], "t1"), page(["c"], "t1"));
-    await assert.rejects(all(mk(s.f)), (e: S3Error) => e.code == "InvalidResponse" && /truncated page repeats its token/.test(e.message));
+    await assert.rejects(
+      all(mk(s.f)),
+      (e: S3Error) => e.code == "InvalidResponse" && /truncated page repeats its token/.test(e.message),
+    );
     assert.equal(s.calls.length, 2);
     const s2 = stub(page(["a"], "t1"), page(["b"], "t2"), page(["c"], "t1"));
     await assert.rejects(all(mk(s2.f)), /repeats/);
@@ -707,7 +931,9 @@ describe("fault server (real fetch over loopback)", () => {
     const fs = await faultServer(ok);
     try {
       fs.faults.push({ reset: true });
-      const r = await new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1 }).listObjectsV2({ bucket: "b" });
+      const r = await new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1 }).listObjectsV2({
+        bucket: "b",
+      });
       assert.equal(r.contents[0].key, "k");
       assert.equal(fs.requests.length, 2);
       assert.equal(fs.requests[1].url, "/b?list-type=2");
@@ -720,7 +946,13 @@ describe("fault server (real fetch over loopback)", () => {
   test("resets every time: NetworkError after maxAttempts", async () => {
     const fs = await faultServer({ reset: true });
     try {
-      const e = await rejects(new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }), NetworkError);
+      const e = await rejects(
+        new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).headObject({
+          bucket: "b",
+          key: "k",
+        }),
+        NetworkError,
+      );
       assert.equal(e.attempts, 2);
       assert.equal(fs.requests.length, 2);
     } finally {
@@ -747,8 +979,14 @@ describe("fault server (real fetch over loopback)", () => {
   test("a SlowDown burst, then success", async () => {
     const fs = await faultServer(ok);
     try {
-      for (let i = 0; i < 3; i++) fs.faults.push({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") });
-      const r = await new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 4 }).listObjectsV2({ bucket: "b" });
+      for (let i = 0; i < 3; i++)
+        fs.faults.push({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") });
+      const r = await new S3Client({
+        endpoint: fs.endpoint,
+        credentials: creds,
+        retryBaseMs: 1,
+        maxAttempts: 4,
+      }).listObjectsV2({ bucket: "b" });
       assert.equal(r.contents.length, 1);
       assert.equal(fs.requests.length, 4);
     } finally {
@@ -760,7 +998,13 @@ describe("fault server (real fetch over loopback)", () => {
     const fs = await faultServer({ status: 200, body: "data", bodyDelayMs: 150 });
     try {
       fs.faults.push({ delayMs: 300, status: 200, body: "" }, { delayMs: 300, status: 200, body: "" });
-      const c = new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2, timeoutMs: 80 });
+      const c = new S3Client({
+        endpoint: fs.endpoint,
+        credentials: creds,
+        retryBaseMs: 1,
+        maxAttempts: 2,
+        timeoutMs: 80,
+      });
       await rejects(c.headObject({ bucket: "b", key: "k" }), TimeoutError);
       const g = await c.getObject({ bucket: "b", key: "k" });
       assert.equal(await new Response(g.body).text(), "data");
@@ -776,7 +1020,14 @@ describe("fault server (real fetch over loopback)", () => {
       const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(String(r.headers["x-amz-date"]))!;
       const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
       return Math.abs(t - (Date.now() + offset)) > 300_000
-        ? { status: 403, dateOffsetMs: offset, body: xmlErr("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.") }
+        ? {
+            status: 403,
+            dateOffsetMs: offset,
+            body: xmlErr(
+              "RequestTimeTooSkewed",
+              "The difference between the request time and the current time is too large.",
+            ),
+          }
         : { status: 200, dateOffsetMs: offset, body: ok.body };
     });
     try {
@@ -791,9 +1042,18 @@ describe("fault server (real fetch over loopback)", () => {
   });
 
   test("an HTML error page from a proxy", async () => {
-    const fs = await faultServer({ status: 502, headers: { "content-type": "text/html" }, body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>" });
+    const fs = await faultServer({
+      status: 502,
+      headers: { "content-type": "text/html" },
+      body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
+    });
     try {
-      const e = await rejects(new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).listObjectsV2({ bucket: "b" }), S3Error);
+      const e = await rejects(
+        new S3Client({ endpoint: fs.endpoint, credentials: creds, retryBaseMs: 1, maxAttempts: 2 }).listObjectsV2({
+          bucket: "b",
+        }),
+        S3Error,
+      );
       assert.equal(e.status, 502);
       assert.equal(e.code, "HTTP502");
       assert.match(e.message, /<title>502 Bad Gateway<\/title>/);
