@@ -247,6 +247,41 @@ await suiteRow("bun", "Bun", version(BIN.bun), (files, extra) => exec(BIN.bun, [
 // d. workerd (Cloudflare Workers) via Miniflare, which needs Node >= 22.
 await scenarioRow("workerd", "workerd", BIN.node22, [join(here, "hosts/workerd.mjs"), bundles.worker]);
 
+// d2. workerd: the R2 -> Queue -> Worker example (examples/r2-queue-worker.ts) with a Miniflare queue
+// and Durable Object, RGW standing in for R2's S3 API (issue 11).
+await r2QueueRow();
+async function r2QueueRow() {
+  const runtime = "workerd queue", tested = "R2 -> Queue -> Worker example: parse, dedup (Durable Object), download";
+  if (!want(runtime)) return;
+  const start = Date.now();
+  const problems: string[] = [];
+  let report: { runtimeVersion?: string; checks: { name: string; ok: boolean; detail: string }[] } = { checks: [] };
+  try {
+    const esbuild = await import(join(nm, "esbuild/lib/main.js"));
+    const bundle = join(tmp, "r2-queue.mjs");
+    const built = await esbuild.build({
+      entryPoints: [join(here, "entries/r2-queue.ts")], outfile: bundle, format: "esm",
+      bundle: true, platform: "neutral", target: "es2022", logLevel: "silent", metafile: true,
+    });
+    const imports = Object.values<any>(built.metafile.outputs).flatMap((output) => output.imports);
+    if (imports.length) throw new Error(`the bundle still imports ${imports.map((i: any) => i.path).join(", ")}`);
+    const bucket = `rt-queue-${Date.now().toString(36)}-${nb++}`;
+    const env = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_ACCESS_KEY_ID: S3.accessKeyId, S3_SECRET_ACCESS_KEY: S3.secretAccessKey, S3_BUCKET: bucket };
+    const out = await exec(BIN.node22, [join(here, "hosts/workerd-queue.mjs"), bundle], { env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) }, timeoutMs: 90_000 });
+    const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
+    if (out.code !== 0 || !line) throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
+    report = JSON.parse(line.slice(7));
+    if (report.checks.length < 4) problems.push(`only ${report.checks.length} of 4 checks ran`);
+    for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
+  } catch (error) {
+    problems.push(String((error as Error)?.message ?? error));
+  }
+  rows.push({
+    runtime, version: report.runtimeVersion ?? "workerd", tested, ok: !problems.length, ms: Date.now() - start,
+    detail: problems.length ? problems.join("\n") : `${report.checks.length} checks passed: ${report.checks.map((check) => check.name).join("; ")}`,
+  });
+}
+
 // e. Vercel edge-runtime.
 await scenarioRow("edge-runtime", "edge-runtime", BIN.node22, [join(here, "hosts/edge.mjs"), bundles.edge], (r) =>
   r.edgeRuntimeGlobal === "string" ? undefined : `the scenario did not run inside the edge VM (typeof EdgeRuntime: ${r.edgeRuntimeGlobal})`);
