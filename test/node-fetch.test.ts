@@ -99,7 +99,7 @@ describe("nodeFetch on a local server", () => {
     assert.equal(await e.text(), "busy");
   });
 
-  test("HEAD, 204 and 304 have a null body; the kept-alive connection stays usable", async () => {
+  test("HEAD, 204 and 304 have a null body; the next request to the origin is answered", async () => {
     server.handler = (q, s) => {
       if (q.url == "/304") return s.writeHead(304, { etag: '"e"' }).end();
       if (q.url == "/204") return s.writeHead(204).end();

@@ -140,7 +140,7 @@ class Exchange {
   #reject!: (error: unknown) => void;
   #state: ExchangeState = "awaiting-head";
   #connection!: Connection;
-  /** Whether any response byte came on the current connection (a retry is safe only before). */
+  /** Whether any response byte came (a stale connection is retried only before the first). */
   #receivedAny = false;
   #retried = false;
   #headReader = new ResponseHeadReader();
