@@ -10,7 +10,7 @@ export type {
 export { InputError, S3Error, NetworkError, TimeoutError, DownloadError } from "./errors.ts";
 export { XmlError } from "./xml.ts";
 export { newFileTrigger } from "./trigger.ts";
-export type { FileEvent, TriggerState, TriggerOptions, WatchOptions } from "./trigger.ts";
+export type { FileEvent, TriggerState, TriggerOptions, WatchOptions, PollResult } from "./trigger.ts";
 export { downloadFile } from "./download.ts";
 export type { DownloadOptions, Download } from "./download.ts";
 export { parseS3Events, parseS3Notification } from "./events.ts";

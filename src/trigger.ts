@@ -1,19 +1,50 @@
 // New-file trigger (the Workato S3 "new file" model): poll a bucket/folder, emit each new object
-// version once. No server-side cursor: every poll lists the whole folder, because S3 lists in key
-// order, not time order, and continuation tokens expire.
+// version once; accept() dedups pushed notifications against the same state. No server-side cursor
+// between polls: continuation tokens expire, so a listing that does not fit one poll resumes from a
+// key (ListObjectsV2 start-after) kept in the state.
+//
 // Guarantee: a version is emitted exactly once (per persisted state) when it is in scope, at least
 // minAgeMs old by server time, at/after `since`, and its LastModified is at most lookbackMs older
-// than the newest LastModified emitted before it appeared (and maxSeen was not exceeded). The 1 h
-// default look-back covers multipart uploads, whose LastModified is their start time, of many GB on
-// slow links; the maxSeen cap (5000 entries, ~100 B each) bounds the state whatever the bucket size.
-// A null/undefined state means "first poll".
-import { listPages, type S3Client, type S3Object } from "./client.ts";
-import { InputError, isTransient } from "./errors.ts";
+// than the newest LastModified emitted before the listing that finds it began (and maxSeen was not
+// exceeded). The 1 h default look-back covers multipart uploads, whose LastModified is their start
+// time, of many GB on slow links.
+//
+// Listings ("segments") a poll runs, each bounded by what is left of maxRequestsPerPoll:
+// - full: the whole folder from `after` ("" when a new full listing starts);
+// - incremental: first the keys after `highWater` (ascending producers write only there), then,
+//   every fullListingEvery polls, a full listing of the keys up to highWater for out-of-order ones.
+// A segment's position only moves past keys that are handled: emitted, or never to be emitted
+// (filtered out, placeholders, older than the floor, seen). And the floor only moves when a poll
+// finished every listing (hasMore false): a floor raised by events on page 1 would otherwise hide
+// an older object on page 7 that was simply not listed yet.
+//
+// maxRequestsPerPoll counts listObjectsV2 calls. The client's own retries of one call (up to its
+// maxAttempts, after 5xx, 429 or a broken connection) are part of that call and not counted, so a
+// poll makes at most maxRequestsPerPoll x maxAttempts HTTP requests (a Worker's subrequest budget).
+import { listPages, type S3Client, type S3Object, type ListObjectsV2Result } from "./client.ts";
+import { InputError, S3Error, isTransient } from "./errors.ts";
 import { sleep } from "./abort.ts";
+import {
+  decodeState,
+  encodeState,
+  keyDigest,
+  versionKey,
+  positionTime,
+  toPosition,
+  type LoadedState,
+  type TriggerState,
+} from "./trigger-state.ts";
+
+export type { TriggerState } from "./trigger-state.ts";
 
 /** Metadata of one new (or overwritten) object; fetch the bytes with downloadFile. */
 export interface FileEvent {
-  bucket: string; key: string; name: string; size: number; etag: string; lastModified: Date;
+  bucket: string;
+  key: string;
+  name: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
   storageClass?: string;
   /** true when this key was emitted before (within the look-back window) and now has a new ETag or LastModified */
   isUpdate?: boolean;
@@ -27,18 +58,6 @@ export interface FileEvent {
   sequencer?: string;
   versionId?: string;
 }
-
-type Seen = [at: string, etag: string];
-
-/**
- * Plain JSON; persist it after handling the events of a poll. Treat as opaque.
- * Positions are strings `ISO-8601 LastModified + key` ("2024-05-01T10:00:00.000Zdir/a.txt"): they
- * sort by (lastModified, key), as events are emitted. Objects at or below `floor` are never
- * emitted; `seen` holds [position, etag] of every emitted version above the floor (at most maxSeen),
- * so same-second siblings and late arrivals (multipart uploads carry their start time) that land
- * above the floor are told apart from what was already emitted.
- */
-export interface TriggerState { version: 1; source: string; floor: string; seen: Seen[] }
 
 export interface TriggerOptions {
   bucket: string;
@@ -56,96 +75,355 @@ export interface TriggerOptions {
   lookbackMs?: number;
   /** cap on remembered versions (state size); beyond it the oldest are forgotten and the floor moves up to them; default 5000 */
   maxSeen?: number;
+  /** "full" (default): every poll lists the folder; "incremental": keys ascend, list only after the highest one handled */
+  listing?: "full" | "incremental";
+  /** incremental: every Nth poll also lists the keys below the high-water key (out-of-order writers); default 10 */
+  fullListingEvery?: number;
+  /** list requests per poll at most (retries aside, see above); an unfinished listing goes on next poll; default no limit */
+  maxRequestsPerPoll?: number;
+  /** only keys for which this is true are events; the others never enter the state's seen versions */
+  filter?: (key: string) => boolean;
+}
+
+export interface PollResult {
+  events: FileEvent[];
+  state: TriggerState;
+  /** poll again at once: a listing is unfinished or more events are waiting than batchSize */
+  hasMore: boolean;
+  /** incremental: events of this poll whose key was below the high-water key (the producer does not write in order) */
+  outOfOrder: number;
+  /** listObjectsV2 calls this poll made */
+  requests: number;
 }
 
 export interface WatchOptions {
-  intervalMs: number; state?: TriggerState; signal?: AbortSignal;
+  intervalMs: number;
+  state?: TriggerState;
+  signal?: AbortSignal;
   /** called with the state after all events of a poll were consumed (only when it changed): persist it here */
-  onState?: (s: TriggerState) => void | Promise<void>;
-  /** transient failures (network, 5xx, 429) are retried at the next interval; this sees them */
-  onError?: (e: unknown) => void;
+  onState?: (state: TriggerState) => void | Promise<void>;
+  /** transient failures (network, 5xx, 429, a broken response) are retried at the next interval; this sees them */
+  onError?: (error: unknown) => void;
 }
 
-// A bare ISO time sorts below every position of that millisecond (S3 keys are never empty).
-const at = (t: number | Date) => new Date(t).toISOString();
-const by0 = (a: readonly any[], b: readonly any[]) => (a[0] < b[0] ? -1 : 1);
-const str = (v: unknown) => typeof v == "string";
-// One throw for every bad option/state: { field: true when valid, else what it must be }.
-const need = (o: Record<string, unknown>) => {
-  for (const f in o) if (o[f] !== true) throw new InputError(`${f} must be ${o[f]}`, f);
+const HOUR_MS = 3_600_000;
+// A common prefix as a start-after key: past every key under it ("\u{10FFFF}" is the greatest code point).
+const PAST_PREFIX = "\u{10FFFF}";
+// S3 Express One Zone directory buckets list in no particular order and refuse start-after.
+const DIRECTORY_BUCKET = /--x-s3$/;
+
+const SURROGATE_LOW = 0xd800, SURROGATE_HIGH = 0xdfff;
+const isSurrogate = (unit: number) => unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH;
+/**
+ * S3 lists keys in UTF-8 byte order, which is code point order. JS compares UTF-16 units, which
+ * differs when one side is a surrogate (a code point >= U+10000): that side is the greater one.
+ */
+export function compareKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index++) {
+    const unitA = a.charCodeAt(index), unitB = b.charCodeAt(index);
+    if (unitA == unitB) continue;
+    if (isSurrogate(unitA) != isSurrogate(unitB)) return isSurrogate(unitA) ? 1 : -1;
+    return unitA - unitB;
+  }
+  return a.length - b.length;
+}
+
+/** The last entry of a page in listing order: a key, or a common prefix made a start-after key. */
+function lastEntryOf(page: ListObjectsV2Result): string | undefined {
+  const key = page.contents.at(-1)?.key;
+  const prefix = page.commonPrefixes.at(-1);
+  if (prefix === undefined) return key;
+  const pastPrefix = prefix + PAST_PREFIX;
+  return key === undefined || compareKeys(pastPrefix, key) > 0 ? pastPrefix : key;
+}
+
+/** One listing run of a poll: from `start` (a start-after key) on, every key in listing order. */
+interface Segment {
+  start: string;
+  keys: string[];
+  /** the last entry listed (start when none) */
+  end: string;
+  /** reached the end of the folder (or, for the full listing of incremental mode, the high-water key) */
+  finished: boolean;
+  /** index in keys of the first key the segment's position must not pass */
+  firstPending: number;
+}
+
+interface Candidate {
+  object: S3Object;
+  position: string;
+  digest: string;
+  segment: Segment;
+  index: number;
+}
+
+// One throw for every bad option: { field: true when valid, else what it must be }.
+const requireValid = (checks: Record<string, unknown>) => {
+  for (const field in checks) if (checks[field] !== true) throw new InputError(`${field} must be ${checks[field]}`, field);
 };
+const isCount = (value: number) => Number.isInteger(value) && value >= 1;
 
 export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options: TriggerOptions) {
-  const { bucket, folder = "", includeSubfolders, since, minAgeMs = 0, batchSize = 100, lookbackMs = 36e5, maxSeen = 5e3 } = options;
+  const {
+    bucket,
+    folder = "",
+    includeSubfolders,
+    since,
+    minAgeMs = 0,
+    batchSize = 100,
+    lookbackMs = HOUR_MS,
+    maxSeen = 5_000,
+    listing = "full",
+    fullListingEvery = 10,
+    maxRequestsPerPoll = Infinity,
+    filter,
+  } = options;
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
   const source = bucket + "/" + prefix;
-  const pos = ">= 0", one = ">= 1";
-  need({
-    bucket: (bucket && str(bucket)) || "a bucket name", since: !since || +since == +since || "a valid Date",
-    batchSize: batchSize >= 1 || one, minAgeMs: minAgeMs >= 0 || pos, lookbackMs: lookbackMs >= 0 || pos, maxSeen: maxSeen >= 1 || one,
+  const incremental = listing == "incremental";
+  requireValid({
+    bucket: (bucket && typeof bucket == "string") || "a bucket name",
+    since: !since || +since == +since || "a valid Date",
+    batchSize: batchSize >= 1 || ">= 1",
+    minAgeMs: minAgeMs >= 0 || ">= 0",
+    lookbackMs: lookbackMs >= 0 || ">= 0",
+    maxSeen: maxSeen >= 1 || ">= 1",
+    listing:
+      (listing == "full" || (incremental && !DIRECTORY_BUCKET.test(bucket))) ||
+      (incremental
+        ? `"full" for S3 Express directory buckets (${bucket}): they list keys in no order and refuse start-after`
+        : `"full" or "incremental"`),
+    fullListingEvery: isCount(fullListingEvery) || "an integer >= 1",
+    maxRequestsPerPoll: maxRequestsPerPoll == Infinity || isCount(maxRequestsPerPoll) || "an integer >= 1",
+    filter: filter === undefined || typeof filter == "function" || "a function (key) => boolean",
+  });
+  const delimiter = includeSubfolders ? undefined : "/";
+  // A zero-byte key ending in "/" is a console-made folder placeholder, not a file.
+  const isFile = (key: string, size: number) => !(key.endsWith("/") && !size) && (!filter || filter(key));
+  const inScope = (key: string) =>
+    key.startsWith(prefix) && (includeSubfolders || !key.slice(prefix.length).includes("/"));
+  const emptyState = (): LoadedState => ({ floor: null, newest: null, seen: new Map(), incrementalPolls: 0 });
+  // Keys (digests) with a remembered version: a new version of one of them is an update.
+  const keysOf = (state: LoadedState) => new Set([...state.seen.keys()].map((entry) => entry.slice(0, -4)));
+  const load = (state: TriggerState | null | undefined) => (state == null ? emptyState() : decodeState(state, source));
+  const toEvent = ({ owner, ...object }: S3Object, isUpdate: boolean): FileEvent => ({
+    bucket,
+    ...object,
+    name: object.key.split("/").pop()!,
+    isUpdate,
   });
 
-  const poll = async (s?: TriggerState, o?: { signal?: AbortSignal }) => {
-    // `?.` everywhere: parsed JSON may hold anything (seen {}, entries that are not 2 strings).
-    need({ state: !s || (s.version === 1 && s.source === source && str(s.floor) && s.seen?.every?.((e: any) => e?.length == 2 && e.every?.(str))) || `a state this trigger returned (s3://${source})` });
-    let floor = s?.floor!, now: number | undefined;
-    const seen = new Map<string, Seen>(s?.seen.map((e: Seen) => [e[0].slice(24), e]));
-    const cands: [string, S3Object][] = [];
-    for await (const r of listPages(client, { ...o, bucket, prefix, delimiter: includeSubfolders ? undefined : "/" })) {
-      // Server time (Date header) of the first page: the local clock may be off by minutes. The
-      // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
-      // server clock is somewhere in [Date, Date + 1 s), so objects of that second are not "future".
-      now ??= r.date ? +r.date + 999 : Date.now();
-      floor ??= at(since ?? now - 999);
-      for (const o of r.contents) {
-        const z = at(o.lastModified) + o.key;
-        // A zero-byte key ending in "/" is a console-made folder placeholder, not a file. An entry
-        // of seen is the same version when its "position,etag" matches (same key: same length prefix).
-        if (z > floor && +o.lastModified <= now - minAgeMs && !(o.key.endsWith("/") && !o.size) && seen.get(o.key) + "" != z + "," + o.etag) cands.push([z, o]);
-      }
+  /**
+   * Forget what the floor covers, then the oldest versions beyond maxSeen, moving the floor up to
+   * them: forgetting is only safe once the floor covers what is forgotten. Late arrivals below the
+   * new floor are then skipped: the window shrinks for very busy folders.
+   */
+  function prune(state: LoadedState, emitted: Candidate[] = []) {
+    const floorTime = state.floor === null ? -Infinity : positionTime(state.floor);
+    for (const [digest, version] of state.seen) if (version.second * 1000 + 999 < floorTime) state.seen.delete(digest);
+    const raiseFloor = (position: string) => {
+      if (state.floor === null || position > state.floor) state.floor = position;
+    };
+    // Whole seconds below the newest emitted one (digests hold no key to cut inside a second).
+    const newestSecond = state.newest === null ? Infinity : Math.floor(positionTime(state.newest) / 1000);
+    const older = [...state.seen.values()].map((version) => version.second).filter((second) => second < newestSecond);
+    let excess = state.seen.size - maxSeen;
+    if (excess > 0 && older.length) {
+      const cutSecond = older.sort((a, b) => a - b)[Math.min(excess, older.length) - 1];
+      raiseFloor(toPosition((cutSecond + 1) * 1000));
+      for (const [digest, version] of state.seen) if (version.second <= cutSecond) state.seen.delete(digest);
+      excess = state.seen.size - maxSeen;
     }
-    cands.sort(by0);
-    const events: FileEvent[] = cands.slice(0, batchSize).map(([z, { owner, ...o }]) => {
-      // owner (fetchOwner) is not part of a FileEvent; the other S3Object fields are.
-      const isUpdate = seen.has(o.key);
-      seen.set(o.key, [z, o.etag]);
-      // Only returned events move the state.
-      if ((z = at(+o.lastModified - lookbackMs)) > floor) floor = z;
-      return { bucket, ...o, name: o.key.split("/").pop()!, isUpdate };
-    });
-    const kept = [...seen.values()].filter((e) => e[0] > floor).sort(by0);
-    // Forgetting a version is only safe once the floor covers it: no duplicates, but late
-    // arrivals below the new floor are then skipped (the window shrinks for very busy folders).
-    for (const e of kept.splice(0, kept.length - maxSeen)) floor = e[0];
-    return { events, state: { version: 1, source, floor, seen: kept } as TriggerState, hasMore: cands.length > batchSize };
-  };
-
-  async function* watch({ intervalMs, state, signal, onState, onError }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
-    need({ intervalMs: intervalMs >= 0 || ">= 0" });
-    while (!signal?.aborted) {
-      let r;
-      try {
-        r = await poll(state, { signal });
-      } catch (e: any) {
-        if (signal?.aborted) return;
-        // The client already spent its retry budget; a transient failure is worth another try
-        // next interval (the state did not move, so nothing is lost). Anything else
-        // (NoSuchBucket, AccessDenied, bad state) will not heal by waiting: throw it.
-        if (!isTransient(e)) throw e;
-        onError?.(e);
+    // Still too many: all in the newest second. This poll's own events there are cut lowest position
+    // first (their keys are known here), so unemitted siblings above them in that second stay above
+    // the floor, and versions of that second emitted earlier stay remembered (they are at most maxSeen).
+    if (excess > 0) {
+      const own = emitted.filter((candidate) => Math.floor(+candidate.object.lastModified / 1000) == newestSecond);
+      for (const candidate of own.slice(0, excess)) {
+        raiseFloor(candidate.position);
+        state.seen.delete(candidate.digest);
       }
-      if (r) {
-        for (const e of r.events) {
-          yield e;
-          if (signal?.aborted) return;
-        }
-        // The state changes exactly when events were emitted (or on the very first poll).
-        if (r.events.length || !state) await onState?.(r.state);
-        state = r.state;
-      }
-      if (!r?.hasMore) await sleep(intervalMs, signal).catch(() => {}); // an abort ends the loop above
     }
   }
 
-  return { poll, watch };
+  async function poll(input?: TriggerState | null, pollOptions: { signal?: AbortSignal } = {}): Promise<PollResult> {
+    const state = load(input);
+    const highWaterAtStart = state.highWater;
+    let requests = 0, serverNow = 0;
+    const candidates = new Map<string, Candidate>();
+    const youngFirst = new Map<Segment, number>();
+
+    const consider = (object: S3Object, segment: Segment, index: number) => {
+      const { key, lastModified, etag, size } = object;
+      if (!isFile(key, size) || candidates.has(key)) return;
+      const time = +lastModified;
+      if (Number.isNaN(time))
+        throw new S3Error("InvalidResponse", 200, `listing s3://${source}: ${JSON.stringify(key)} has no valid LastModified`, { bucket, key });
+      const position = toPosition(time, key);
+      if (!(position > state.floor!)) return;
+      const digest = versionKey(keyDigest(key), etag), remembered = state.seen.get(digest), second = Math.floor(time / 1000);
+      if (remembered && (remembered.pushed || remembered.second == second)) {
+        // Emitted before. A version a notification brought is now known by its LastModified.
+        if (remembered.pushed) state.seen.set(digest, { second, pushed: false });
+        return;
+      }
+      // Younger than minAgeMs: comes in a later poll. The incremental position stops before it; a
+      // full listing goes on (a young file must not hold it up for minAgeMs), and the floor waits
+      // for the file until the next full listing finds it.
+      if (time > serverNow - minAgeMs) {
+        if (segment != full && !youngFirst.has(segment)) youngFirst.set(segment, index);
+        if (segment == full && !(state.waiting! <= toPosition(time))) state.waiting = toPosition(time);
+        return;
+      }
+      candidates.set(key, { object, position, digest, segment, index });
+    };
+
+    const listSegment = async (start: string, budget: number, stopAt?: string, isFull = true): Promise<Segment> => {
+      const segment: Segment = { start, keys: [], end: start, finished: false, firstPending: Infinity };
+      if (isFull) full = segment;
+      if (budget <= 0) return segment;
+      const params = { ...pollOptions, bucket, prefix, delimiter, startAfter: start || undefined, encodingType: "url" as const };
+      let pages = 0;
+      for await (const page of listPages(client, params)) {
+        pages++, requests++;
+        if (!serverNow) {
+          // Server time (Date header) of the first page: the local clock may be off by minutes. The
+          // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
+          // server clock is somewhere in [Date, Date + 1 s), so objects of that second are not "future".
+          serverNow = page.date && !Number.isNaN(+page.date) ? +page.date + 999 : Date.now();
+          // First poll: since, or the earlier of the server's and the local clock. A proxy's far-off
+          // Date saved as the floor would hide every later file for good; the local clock bounds it.
+          state.floor ??= toPosition(since ? +since : Math.min(serverNow - 999, Date.now()));
+        }
+        for (const object of page.contents) consider(object, segment, segment.keys.push(object.key) - 1);
+        const last = lastEntryOf(page);
+        if (last !== undefined) segment.end = last;
+        if (!page.isTruncated || (stopAt !== undefined && last !== undefined && compareKeys(last, stopAt) >= 0)) {
+          segment.finished = true;
+          break;
+        }
+        if (pages >= budget) break;
+      }
+      return segment;
+    };
+
+    // ---- list: the incremental segment first (new files' latency), then the full listing
+    let fullStart = state.after;
+    if (incremental && fullStart === undefined && highWaterAtStart !== undefined) {
+      state.incrementalPolls++;
+      if (state.incrementalPolls >= fullListingEvery) fullStart = "";
+    }
+    if (fullStart === "" && state.after === undefined) state.incrementalPolls = 0;
+    // A full listing that starts finds again whatever the last one passed while it was young.
+    if (state.after === undefined && (!incremental || fullStart === "")) state.waiting = undefined;
+    let increment: Segment | undefined, full: Segment | undefined;
+    if (incremental) {
+      // While a full listing is in progress, the new keys get at most half the budget (none when it
+      // is 1): a steady stream of new files must not starve it. The rest goes to the full listing.
+      const share = fullStart === undefined ? maxRequestsPerPoll : Math.floor(maxRequestsPerPoll / 2);
+      if (share > 0) increment = await listSegment(highWaterAtStart ?? "", share, undefined, false);
+      // The full listing stops at the high-water key, unless the new keys were not listed this poll.
+      const stopAt = increment ? highWaterAtStart : undefined;
+      if (fullStart !== undefined) await listSegment(fullStart, maxRequestsPerPoll - requests, stopAt);
+    } else await listSegment(fullStart ?? "", maxRequestsPerPoll);
+
+    // ---- emit the oldest candidates
+    const sorted = [...candidates.values()].sort((a, b) => (a.position < b.position ? -1 : 1));
+    const events: FileEvent[] = [];
+    const emittedKeys = keysOf(state);
+    let outOfOrder = 0;
+    for (const { object, digest } of sorted.slice(0, batchSize)) {
+      const keyDigestChars = digest.slice(0, -4), time = +object.lastModified;
+      events.push(toEvent(object, emittedKeys.has(keyDigestChars)));
+      emittedKeys.add(keyDigestChars);
+      state.seen.set(digest, { second: Math.floor(time / 1000), pushed: false });
+      if (state.newest === null || time > positionTime(state.newest)) state.newest = toPosition(time);
+      if (incremental && highWaterAtStart !== undefined && compareKeys(object.key, highWaterAtStart) <= 0) outOfOrder++;
+    }
+    // Candidates left for the next poll: no segment position may pass them.
+    const leftovers = sorted.slice(batchSize);
+    for (const { segment, index } of leftovers) segment.firstPending = Math.min(segment.firstPending, index);
+    if (increment) increment.firstPending = Math.min(increment.firstPending, youngFirst.get(increment) ?? Infinity);
+    const positionOf = (segment: Segment) =>
+      segment.firstPending == Infinity
+        ? segment.end
+        : segment.firstPending == 0
+          ? segment.start
+          : segment.keys[segment.firstPending - 1];
+
+    if (increment) state.highWater = positionOf(increment);
+    if (full) state.after = full.finished && full.firstPending == Infinity ? undefined : positionOf(full);
+    const hasMore = leftovers.length > 0 || !!(increment && !increment.finished) || state.after !== undefined;
+    if (!hasMore && state.newest !== null) {
+      let newFloor = toPosition(positionTime(state.newest) - lookbackMs);
+      if (state.waiting !== undefined && newFloor > state.waiting) newFloor = state.waiting;
+      if (newFloor > state.floor!) state.floor = newFloor;
+    }
+    prune(state, sorted.slice(0, batchSize));
+    return { events, state: encodeState(source, state), hasMore, outOfOrder, requests };
+  }
+
+  /**
+   * Pushed events (parseS3Events) deduped against the same state: a redelivered notification, or a
+   * file a poll already reported, is not emitted again; the folder, includeSubfolders and filter
+   * apply. Versions are matched by key and ETag (a notification's time is not LastModified), so a
+   * later poll on the returned state does not report them again either.
+   */
+  function accept(input: TriggerState | null | undefined, pushed: FileEvent[]): { events: FileEvent[]; state: TriggerState } {
+    const state = load(input);
+    if (!Array.isArray(pushed)) throw new InputError("events must be an array of FileEvents (parseS3Events)", "events");
+    const events: FileEvent[] = [];
+    const emittedKeys = keysOf(state);
+    for (const event of pushed) {
+      const { key, etag, size } = event ?? {};
+      if (typeof key != "string" || typeof etag != "string")
+        throw new InputError(`events must be FileEvents with a key and an etag, got ${JSON.stringify(event)?.slice(0, 80)}`, "events");
+      if (event.bucket !== bucket || !inScope(key) || !isFile(key, size)) continue;
+      // The newest time the event carries stands in for its LastModified (a notification comes after
+      // the write): it only decides when the entry is forgotten, never whether a version is new.
+      const times = [event.lastModified, event.eventTime].map(Number).filter((time) => !Number.isNaN(time));
+      const time = times.length ? Math.max(...times) : Date.now();
+      if (state.floor !== null && !(toPosition(time, key) > state.floor)) continue;
+      const keyDigestChars = keyDigest(key), digest = versionKey(keyDigestChars, etag);
+      if (state.seen.has(digest)) continue; // this content of this key was emitted: a redelivery, or polled
+      state.seen.set(digest, { second: Math.floor(time / 1000), pushed: true });
+      events.push({ ...event, name: event.name ?? key.split("/").pop()!, isUpdate: emittedKeys.has(keyDigestChars) });
+      emittedKeys.add(keyDigestChars);
+    }
+    prune(state);
+    return { events, state: encodeState(source, state) };
+  }
+
+  async function* watch({ intervalMs, state, signal, onState, onError }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
+    requireValid({ intervalMs: intervalMs >= 0 || ">= 0" });
+    let saved = state === undefined ? undefined : JSON.stringify(state);
+    while (!signal?.aborted) {
+      let result: PollResult | undefined;
+      try {
+        result = await poll(state, { signal });
+      } catch (error) {
+        if (signal?.aborted) return;
+        // The client already spent its retry budget; a transient failure (a broken response
+        // included) is worth another try next interval (the state did not move, so nothing is
+        // lost). Anything else (NoSuchBucket, AccessDenied, bad state) will not heal by waiting.
+        if (!isTransient(error)) throw error;
+        onError?.(error);
+      }
+      if (result) {
+        for (const event of result.events) {
+          yield event;
+          if (signal?.aborted) return;
+        }
+        // Listing positions move without events too: report every change (and the first state).
+        const json = JSON.stringify(result.state);
+        if (json !== saved) await onState?.(result.state);
+        saved = json;
+        state = result.state;
+      }
+      if (!result?.hasMore) await sleep(intervalMs, signal).catch(() => {}); // an abort ends the loop above
+    }
+  }
+
+  return { poll, accept, watch };
 }
