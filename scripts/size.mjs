@@ -36,7 +36,11 @@ async function measure(contents, loader = "ts") {
   });
   const code = r.outputFiles[0].contents;
   const nodeImports = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.path.startsWith("node:")).map((i) => i.path));
-  const inputs = Object.keys(r.metafile.inputs);
+  // Modules with code in the output (metafile.inputs lists every module loaded, even when all of
+  // it was tree-shaken away).
+  const inputs = Object.values(r.metafile.outputs).flatMap((output) =>
+    Object.keys(output.inputs).filter((file) => output.inputs[file].bytesInOutput > 0),
+  );
   return { min: code.length, gz: gzip9(code), nodeImports, inputs };
 }
 

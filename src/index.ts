@@ -15,3 +15,5 @@ export { downloadFile } from "./download.ts";
 export type { DownloadOptions, Download } from "./download.ts";
 export { parseS3Events, parseS3Notification } from "./events.ts";
 export type { RemovedObject, S3Notification } from "./events.ts";
+export { sqsS3Events, SqsError } from "./sqs.ts";
+export type { SqsS3EventsOptions, SqsBatch, SkippedMessage } from "./sqs.ts";
