@@ -19,7 +19,8 @@
 //
 // The runtime matrix runs this file in workerd (Miniflare queues and Durable Objects) against
 // Ceph RGW standing in for R2's S3 API: test/runtimes/entries/r2-queue.ts.
-import { InputError, S3Client, downloadFile, newFileTrigger, parseS3Events } from "../src/index.ts"; // your project: "s3-edge"
+// In your project: from "s3-edge".
+import { InputError, S3Client, downloadFile, newFileTrigger, parseS3Events } from "../src/index.ts";
 import type { FileEvent, TriggerState } from "../src/index.ts";
 
 export interface Env {

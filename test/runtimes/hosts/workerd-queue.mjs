@@ -66,7 +66,8 @@ try {
     handled.includes(`${folder}/plain.txt`) && handled.includes(`${folder}/big.bin`),
   );
   const require = createRequire(import.meta.url);
-  const runtimeVersion = `workerd ${require("workerd/package.json").version} (miniflare ${require("miniflare/package.json").version})`;
+  const versionOf = (name) => require(`${name}/package.json`).version;
+  const runtimeVersion = `workerd ${versionOf("workerd")} (miniflare ${versionOf("miniflare")})`;
   console.log("REPORT " + JSON.stringify({ runtimeVersion, checks }));
 } finally {
   await mf.dispose();
