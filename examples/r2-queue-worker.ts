@@ -70,8 +70,8 @@ export default {
       method: "POST",
       body: JSON.stringify(batch.messages.map((message) => message.body)),
     });
-    // A failure leaves the state unsaved: the whole batch comes again (at-least-once), and
-    // accept() skips what was handled before the failure only if it was saved, so it is handled again.
+    // A failure leaves the state unsaved: the whole batch comes again, and files handled before the
+    // failure are handled again (at-least-once; make the handling idempotent, e.g. keyed by ETag).
     if (!response.ok) return batch.retryAll();
     batch.ackAll();
   },
