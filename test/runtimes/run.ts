@@ -319,11 +319,14 @@ async function transportProof(
   await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
   const endpoint = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`;
   // Runs unchanged on Node, Deno and Bun; prints one TRANSPORT line.
-  writeFileSync(join(proj, "transport.mjs"), `
+  writeFileSync(
+    join(proj, "transport.mjs"),
+    `
     const { S3Client, InputError } = await import("s3-edge");
     let entry = null;
     try { entry = import.meta.resolve("s3-edge"); } catch {}
-    const client = new S3Client({ endpoint: ${JSON.stringify(endpoint)}, forcePathStyle: true, credentials: { accessKeyId: "a", secretAccessKey: "b" } });
+    const credentials = { accessKeyId: "a", secretAccessKey: "b" };
+    const client = new S3Client({ endpoint: ${JSON.stringify(endpoint)}, forcePathStyle: true, credentials });
     let transport;
     try {
       const object = await client.getObject({ bucket: "b", key: "a/../k" });
@@ -336,12 +339,19 @@ async function transportProof(
     if (transport != "raw path sent") await (await client.getObject({ bucket: "b", key: "plain" })).body.cancel();
     const undici = globalThis.process?.moduleLoadList?.filter((name) => /undici/.test(name)) ?? null;
     const subclass = Object.getPrototypeOf(S3Client) !== Function.prototype;
-    console.log("TRANSPORT " + JSON.stringify({ entry: entry && entry.slice(entry.lastIndexOf("/dist/") + 1), transport, subclass, undici }));
-  `);
+    if (entry) entry = entry.slice(entry.lastIndexOf("/dist/") + 1);
+    console.log("TRANSPORT " + JSON.stringify({ entry, transport, subclass, undici }));
+  `,
+  );
   const runtimes = [
     { name: `node ${process.version}`, cmd: process.execPath, args: ["transport.mjs"], node: true },
     { name: `node ${version(BIN.node22)}`, cmd: BIN.node22, args: ["transport.mjs"], node: true },
-    { name: `deno ${version(BIN.deno).replace(/^deno /, "")}`, cmd: BIN.deno, args: ["run", "--allow-all", "--no-lock", "transport.mjs"], node: false },
+    {
+      name: `deno ${version(BIN.deno).replace(/^deno /, "")}`,
+      cmd: BIN.deno,
+      args: ["run", "--allow-all", "--no-lock", "transport.mjs"],
+      node: false,
+    },
     { name: `bun ${version(BIN.bun)}`, cmd: BIN.bun, args: ["transport.mjs"], node: false },
   ];
   try {
@@ -357,12 +367,22 @@ async function transportProof(
       const report = JSON.parse(line.slice(10));
       const request = seen[0];
       const got = runtime.node
-        ? report.transport == "raw path sent" && request?.path == "/b/a/../k" && request.userAgent == null &&
-          report.undici?.length === 0 && report.subclass && (report.entry == null || report.entry == "dist/index.node.js")
-        : report.transport == "refused the raw path" && request?.path == "/b/plain" && request.userAgent != null &&
-          !report.subclass && (report.entry == null || report.entry == "dist/index.js");
+        ? report.transport == "raw path sent" &&
+          request?.path == "/b/a/../k" &&
+          request.userAgent == null &&
+          report.undici?.length === 0 &&
+          report.subclass &&
+          (report.entry == null || report.entry == "dist/index.node.js")
+        : report.transport == "refused the raw path" &&
+          request?.path == "/b/plain" &&
+          request.userAgent != null &&
+          !report.subclass &&
+          (report.entry == null || report.entry == "dist/index.js");
       const what = runtime.node ? "nodeFetch" : "global fetch (edge entry)";
-      const detail = `${report.entry ?? "entry not resolvable"}, ${report.transport}, server saw ${request?.path} with user-agent ${JSON.stringify(request?.userAgent)}${runtime.node ? `, undici modules loaded: ${report.undici?.length}` : ""}`;
+      const detail =
+        `${report.entry ?? "entry not resolvable"}, ${report.transport}, server saw ${request?.path} ` +
+        `with user-agent ${JSON.stringify(request?.userAgent)}` +
+        (runtime.node ? `, undici modules loaded: ${report.undici?.length}` : "");
       if (!got) problems.push(`${runtime.name}: expected ${what}, got ${detail}`);
       else steps.push(`${runtime.name}: ${what} (${detail})`);
     }
@@ -375,25 +395,56 @@ async function transportProof(
   const targets = [
     { name: "esbuild platform neutral", options: { platform: "neutral" }, entry: "dist/index.js" },
     { name: "esbuild platform browser", options: { platform: "browser" }, entry: "dist/index.js" },
-    { name: "esbuild conditions workerd,worker,browser", options: { platform: "neutral", conditions: ["workerd", "worker", "browser"] }, entry: "dist/index.js" },
-    { name: "esbuild conditions edge-light", options: { platform: "neutral", conditions: ["edge-light"] }, entry: "dist/index.js" },
+    {
+      name: "esbuild conditions workerd,worker,browser",
+      options: { platform: "neutral", conditions: ["workerd", "worker", "browser"] },
+      entry: "dist/index.js",
+    },
+    {
+      name: "esbuild conditions edge-light",
+      options: { platform: "neutral", conditions: ["edge-light"] },
+      entry: "dist/index.js",
+    },
     { name: "esbuild platform node", options: { platform: "node" }, entry: "dist/index.node.js" },
   ];
   for (const target of targets) {
     try {
       const result = await esbuild.build({
         stdin: { contents: `export { S3Client } from "s3-edge";`, resolveDir: proj, loader: "js" },
-        bundle: true, format: "esm", target: "es2022", write: false, metafile: true, logLevel: "silent", ...target.options,
-        plugins: [{ name: "node-builtins", setup(build: any) { build.onResolve({ filter: /^node:/ }, (a: any) => ({ path: a.path, external: true })); } }],
+        bundle: true,
+        format: "esm",
+        target: "es2022",
+        write: false,
+        metafile: true,
+        logLevel: "silent",
+        ...target.options,
+        plugins: [
+          {
+            name: "node-builtins",
+            setup(build: any) {
+              build.onResolve({ filter: /^node:/ }, (a: any) => ({ path: a.path, external: true }));
+            },
+          },
+        ],
       });
-      const inputs = Object.keys(result.metafile.inputs).filter((input) => input.includes("node_modules/s3-edge/dist/index"));
-      const nodeImports = Object.values<any>(result.metafile.outputs).flatMap((output) => output.imports.map((i: any) => i.path)).filter((path: string) => path.startsWith("node:"));
+      const inputs = Object.keys(result.metafile.inputs).filter((input) =>
+        input.includes("node_modules/s3-edge/dist/index"),
+      );
+      const nodeImports = Object.values<any>(result.metafile.outputs)
+        .flatMap((output) => output.imports.map((i: any) => i.path))
+        .filter((path: string) => path.startsWith("node:"));
       const edge = target.entry == "dist/index.js";
       // The Node entry imports the edge one (and adds the S3Client subclass).
-      const entryOk = edge ? inputs.length == 1 && inputs[0].endsWith(target.entry) : inputs.some((input) => input.endsWith(target.entry));
+      const entryOk = edge
+        ? inputs.length == 1 && inputs[0].endsWith(target.entry)
+        : inputs.some((input) => input.endsWith(target.entry));
       if (!entryOk || (edge && nodeImports.length) || (!edge && !nodeImports.length))
         problems.push(`${target.name}: took ${inputs.join(", ")}, node: imports ${nodeImports.join(", ") || "none"}`);
-      else steps.push(`${target.name}: ${target.entry}${edge ? ", no node: import" : ` (node: imports ${[...new Set(nodeImports)].join(", ")})`}`);
+      else
+        steps.push(
+          `${target.name}: ${target.entry}` +
+            (edge ? ", no node: import" : ` (node: imports ${[...new Set(nodeImports)].join(", ")})`),
+        );
     } catch (error) {
       problems.push(`${target.name}: ${(error as Error).message}`);
     }
