@@ -27,7 +27,7 @@ export interface SqsS3EventsOptions {
   maxMessages?: number;
   /** Seconds a received batch stays hidden from other consumers (0-43200; default the queue's). Ack within it. */
   visibilityTimeout?: number;
-  /** Ends the iteration; an in-flight ReceiveMessage is cancelled (its messages, if any, come again). */
+  /** Ends the iteration: an in-flight ReceiveMessage is cancelled (its messages come again); ack() still works. */
   signal?: AbortSignal;
   /** Sees transient failures (network, 5xx, throttling) past the retry budget; polling goes on after a pause. */
   onError?: (error: unknown) => void;
@@ -142,13 +142,14 @@ async function* consume(
     return current!.signer;
   };
 
+  // Only receiving listens to `signal`: a consumer that stops still acks the batch in its hands.
   const call = async (action: string, payload: object, waitMs = 0): Promise<Record<string, any>> => {
     const { response, body } = await signedFetch({
       signer,
       method: "POST",
       url,
       body: json({ QueueUrl: queueUrl, ...payload }),
-      signal,
+      signal: action == "ReceiveMessage" ? signal : undefined,
       clock,
       headers: { "content-type": CONTENT_TYPE, "x-amz-target": "AmazonSQS." + action },
       fetch: options.fetch,

@@ -375,3 +375,26 @@ test("credentials from a provider are asked per request: rotated keys sign the n
     await server.close();
   }
 });
+
+test("a consumer that stops (abort) still acks the batch in its hands", async () => {
+  const queueUrl = await newQueue();
+  await send(queueUrl, fixtureMessage("aws-put.json"));
+  const controller = new AbortController();
+  let held: SqsBatch | undefined;
+  for await (const batch of sqsS3Events({
+    queueUrl,
+    endpoint,
+    region: "us-east-1",
+    credentials,
+    signal: controller.signal,
+  })) {
+    held = batch;
+    controller.abort(); // shutdown requested while handling
+  }
+  await held!.ack();
+  const after = await sqs("GetQueueAttributes", { QueueUrl: queueUrl, AttributeNames: ["All"] });
+  assert.equal(
+    +after.Attributes.ApproximateNumberOfMessages + +after.Attributes.ApproximateNumberOfMessagesNotVisible,
+    0,
+  );
+});
