@@ -16,9 +16,11 @@ describe("nodeFetch without undici", () => {
       const { downloadFile } = await import(${JSON.stringify(new URL("../src/download.ts", import.meta.url).href)});
       const { nodeFetch } = await import(${JSON.stringify(new URL("../src/node/index.ts", import.meta.url).href)});
       const body = Buffer.alloc(3 << 20, 7);
-      const s = createServer((q, r) => r.writeHead(200, { "content-length": body.length, etag: '"e"', "last-modified": new Date().toUTCString() }).end(q.method == "HEAD" ? undefined : body));
+      const headers = { "content-length": body.length, etag: '"e"', "last-modified": new Date().toUTCString() };
+      const s = createServer((q, r) => r.writeHead(200, headers).end(q.method == "HEAD" ? undefined : body));
       await new Promise((r) => s.listen(0, "127.0.0.1", r));
-      const c = new S3Client({ endpoint: "http://127.0.0.1:" + s.address().port, credentials: { accessKeyId: "a", secretAccessKey: "b" }, fetch: nodeFetch });
+      const credentials = { accessKeyId: "a", secretAccessKey: "b" };
+      const c = new S3Client({ endpoint: "http://127.0.0.1:" + s.address().port, credentials, fetch: nodeFetch });
       const h = await c.headObject({ bucket: "b", key: "k" });
       const d = await downloadFile(c, { bucket: "b", key: "k" });
       let n = 0;
