@@ -113,8 +113,11 @@ function fromRecord(record: unknown, index: number, out: S3Notification, depth: 
   // arrived as is). Decode by source, exactly once: "%2520" in a raw Ceph key stays "%2520".
   const key = eventSource == "ceph:s3" ? rawKey : decodeFormKey(rawKey, where);
   const change = { bucket: s3.bucket?.name, key, eventName, eventTime: record.eventTime, object: s3.object };
-  if (eventName.startsWith("ObjectCreated:")) out.created.push(created(change, where, "eTag"));
-  else if (eventName.startsWith("ObjectRemoved:") || eventName.startsWith("LifecycleExpiration:Delete"))
+  if (eventName.startsWith("ObjectCreated:")) {
+    // Ceph documents an ObjectCreated:Post for Initiate Multipart Upload (RGW 16 sent none here): no
+    // object exists yet, and no ETag says so. Its CompleteMultipartUpload event is the new file.
+    if (s3.object.eTag !== "") out.created.push(created(change, where, "eTag"));
+  } else if (eventName.startsWith("ObjectRemoved:") || eventName.startsWith("LifecycleExpiration:Delete"))
     out.removed.push(removed(change, where));
   // Anything else (restores, tagging, ACLs, replication, transitions, MinIO's ObjectAccessed) is no new file.
 }

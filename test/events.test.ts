@@ -127,6 +127,11 @@ test("TestEvents, removals and other event types are no new files; removals come
     ],
   );
   assert.deepEqual(parseS3Events(fixture("aws-test-event.json").message as object), []);
+  // Ceph's ObjectCreated:Post for Initiate Multipart Upload: no ETag, no object yet.
+  const initiate = structuredClone(fixture("ceph-rgw16-put.json").message) as any;
+  Object.assign(initiate.Records[0], { eventName: "ObjectCreated:Post" });
+  Object.assign(initiate.Records[0].s3.object, { size: 0, eTag: "" });
+  assert.deepEqual(parseS3Events(initiate), []);
   const r2 = { ...(fixture("r2-copy-object.json").message as object), action: "SomeFutureAction" };
   assert.deepEqual(parseS3Notification(r2), { created: [], removed: [] });
 });
