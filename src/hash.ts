@@ -21,19 +21,18 @@ const TWO_POW_32 = 2 ** 32;
 const schedule = /* @__PURE__ */ new Int32Array(64); // the message schedule W of FIPS 180-4 §6.2.2
 // Round constants and initial state are the fractional bits of the cube / square roots of the
 // first primes (FIPS 180-4 §4.2.2, §5.3.3); computing them keeps 288 bytes of literals out of the bundle.
-const [ROUND_CONSTANTS, INITIAL_STATE] = /* @__PURE__ */ (() => {
-  const constants = new Int32Array(64),
-    initial = new Int32Array(8);
-  const fractionBits = (root: number) => ((root - Math.floor(root)) * TWO_POW_32) | 0;
-  for (let candidate = 2, found = 0; found < 64; candidate++) {
+const primeRootFractions = (root: (x: number) => number, count: number): Int32Array => {
+  const out = new Int32Array(count);
+  for (let candidate = 2, found = 0; found < count; candidate++) {
     let divisor = 2;
     while (candidate % divisor) divisor++;
-    if (divisor < candidate) continue; // not a prime
-    if (found < 8) initial[found] = fractionBits(Math.sqrt(candidate));
-    constants[found++] = fractionBits(Math.cbrt(candidate));
+    if (divisor == candidate) out[found++] = ((root(candidate) - Math.floor(root(candidate))) * TWO_POW_32) | 0;
   }
-  return [constants, initial];
-})();
+  return out;
+};
+// Pure calls: a bundle that uses only utf8 (the XML parser) drops them.
+const ROUND_CONSTANTS = /* @__PURE__ */ primeRootFractions(Math.cbrt, 64);
+const INITIAL_STATE = /* @__PURE__ */ primeRootFractions(Math.sqrt, 8);
 
 /**
  * One block of `bytes` at `offset` into `state` (FIPS 180-4 §6.2.2). a..h and the rotations are
@@ -79,9 +78,10 @@ function compress(state: Int32Array, bytes: Uint8Array, offset: number): void {
 export const utf8 = (data: string | Uint8Array | ArrayBuffer): Uint8Array =>
   typeof data === "string" ? encoder.encode(data) : data instanceof Uint8Array ? data : new Uint8Array(data);
 
-let scratch = new Uint8Array(1024); // UTF-8 of strings being hashed; grows, never shared across awaits
-const finalBlocks = new Uint8Array(2 * BLOCK); // the padded tail: one block, or two when the length won't fit
-const finalView = /* @__PURE__ */ new DataView(finalBlocks.buffer);
+// UTF-8 of strings being hashed; grows, never shared across awaits.
+let scratch = /* @__PURE__ */ new Uint8Array(1024);
+// The padded tail: one block, or two when the length won't fit after the last bytes.
+const finalBlocks = /* @__PURE__ */ new Uint8Array(2 * BLOCK);
 
 /**
  * One-shot SHA-256 continuing from chaining value `initialState` after `priorLength` bytes (HMAC's
@@ -105,8 +105,11 @@ function digest(message: string | Uint8Array, initialState: Int32Array = INITIAL
   for (let offset = 0; offset < whole; offset += BLOCK) compress(state, bytes, offset);
   finalBlocks.fill(0).set(bytes.subarray(whole, length));
   finalBlocks[tail] = 0x80;
-  finalView.setUint32(end - 8, bits / TWO_POW_32);
-  finalView.setUint32(end - 4, bits >>> 0);
+  // The message length in bits, big-endian, in the last 8 bytes.
+  for (let i = 0; i < 4; i++) {
+    finalBlocks[end - 8 + i] = (bits / TWO_POW_32) >>> (24 - 8 * i);
+    finalBlocks[end - 4 + i] = bits >>> (24 - 8 * i);
+  }
   compress(state, finalBlocks, 0);
   if (end > BLOCK) compress(state, finalBlocks, BLOCK);
   const out = new Uint8Array(32);

@@ -51,7 +51,6 @@ const GT = 0x3e; // '>'
 const QUESTION = 0x3f; // '?'
 const BANG = 0x21; // '!'
 const UPPER_A = 0x41; // 'A'
-const UTF8_BOM = [0xef, 0xbb, 0xbf];
 const STAND_IN = 0x01; // U+0001, a character XML forbids: stands for each non-ASCII byte in the text
 const HIGH_BITS = 0x80808080 | 0; // the top bit of each byte of a 32-bit word
 
@@ -199,19 +198,15 @@ export function parseXml(
       ? decodeBytes(bytes, start, end)
       : piece.slice(start - pieceStart, end - pieceStart);
   };
-  // The first `ascii` (1 to 3 ASCII chars) at or after `from`; fails at `errorOffset` without one.
-  const findAscii = (ascii: string, from: number, errorOffset: number): number => {
-    const first = ascii.charCodeAt(0),
-      second = ascii.charCodeAt(1),
-      third = ascii.charCodeAt(2),
-      size = ascii.length;
-    for (let i = from; i + size <= length; i++)
-      if (bytes[i] == first && (size < 2 || bytes[i + 1] == second) && (size < 3 || bytes[i + 2] == third)) return i;
-    return throwXmlError("No closing " + ascii, errorOffset);
-  };
   const asciiAt = (ascii: string, offset: number) => {
     for (let i = 0; i < ascii.length; i++) if (bytes[offset + i] != ascii.charCodeAt(i)) return false;
     return true;
+  };
+  // The first `ascii` at or after `from`; fails at `errorOffset` without one. Off the hot path
+  // (terminators of comments, CDATA and PIs, attribute quotes).
+  const findAscii = (ascii: string, from: number, errorOffset: number): number => {
+    for (let i = from; i + ascii.length <= length; i++) if (asciiAt(ascii, i)) return i;
+    return throwXmlError("No closing " + ascii, errorOffset);
   };
   const skipSpace = (offset: number): number => {
     while (bytes[offset] <= SPACE) offset++;
@@ -287,8 +282,8 @@ export function parseXml(
     openNameLength = 0,
     // The next "&" in the current piece, searched once per "&" instead of once per text node.
     nextAmpersand = -1,
-    // A leading BOM (its 3 bytes) is skipped; it counts as a column.
-    position = UTF8_BOM.every((byte, i) => bytes[i] == byte) ? 3 : 0;
+    // A leading BOM (its 3 bytes, EF BB BF) is skipped; it counts as a column.
+    position = bytes[0] == 0xef && bytes[1] == 0xbb && bytes[2] == 0xbf ? 3 : 0;
 
   for (;;) {
     // AWS sends compact XML, where "<" mostly follows ">": skip the search then. Else it is in this
