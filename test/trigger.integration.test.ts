@@ -86,7 +86,7 @@ test("concurrent uploads while polling (batchSize 3, JSON state, restarts, a los
     assert.ok(e.size > 0);
   }
   const state = JSON.parse(persisted) as TriggerState;
-  assert.ok(state.seen.length <= expected.size);
+  assert.ok(state.seen.length / 11 <= expected.size, "remembers at most one version per key (11 characters each)");
 
   // An overwrite comes again, marked as an update; a second trigger instance agrees.
   const { etag } = await c.putObject({ bucket, key: "in/w0-00.txt", body: "new content" });
@@ -137,3 +137,76 @@ test("watch on RGW: events as they land, onState persists, a restart resumes wit
   clearTimeout(timer2);
   assert.deepEqual(more.sort(), want.slice(7).sort());
 });
+
+// ---------------------------------------------------------------------------------------------
+// Cost that follows what is new, on a real folder: 20,000 ascending keys (Firehose-like names) in
+// one bucket shared by the two tests below; the requests are counted where they leave the client.
+
+const FOLDER_KEYS = 10_000;
+let big: { bucket: string; client: S3Client; requests: () => number } | undefined;
+
+async function bigBucket() {
+  if (big) return big;
+  let requests = 0;
+  const counting: typeof fetch = (input, init) => (requests++, fetch(input, init));
+  const client = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: srv, forcePathStyle: true, fetch: counting });
+  const bucket = uniqueBucket("trigger-scale");
+  await client.createBucket({ bucket });
+  // asc/a/00000 ... asc/b/19999: two folders of 10,000, one ascending tree of 20,000. Bounded
+  // parallelism: RGW on a shared 2-core machine takes ~100 uploads/s.
+  const keyOf = (i: number) => `asc/${i < FOLDER_KEYS ? "a" : "b"}/${String(i).padStart(5, "0")}.json`;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next < 2 * FOLDER_KEYS) await client.putObject({ bucket, key: keyOf(next++), body: "{}" });
+    }),
+  );
+  big = { bucket, client, requests: () => requests };
+  return big;
+}
+
+test("incremental on RGW: an idle poll of a 20,000-key folder costs at most 2 requests; a new file costs 1", async () => {
+  const { bucket, client, requests } = await bigBucket();
+  const trigger = newFileTrigger(client, { bucket, folder: "asc", includeSubfolders: true, listing: "incremental" });
+  let before = requests();
+  let r = await trigger.poll(); // learns the high-water key: the whole folder, once
+  assert.deepEqual([r.events.length, r.hasMore, r.requests], [0, false, 20]);
+  assert.ok(requests() - before >= 20); // more when the client retried a page (a busy RGW answers 503 at times)
+  assert.equal(r.state.highWater, "asc/b/19999.json");
+  for (let poll = 0; poll < 3; poll++) {
+    before = requests();
+    r = await trigger.poll(rt(r.state));
+    assert.deepEqual([r.events.length, r.hasMore], [0, false]);
+    assert.ok(requests() - before <= 2, `idle poll: ${requests() - before} requests`);
+  }
+  await sleep(1100);
+  await client.putObject({ bucket, key: "asc/b/20000.json", body: "{}" });
+  before = requests();
+  r = await trigger.poll(rt(r.state));
+  assert.deepEqual(keys(r.events), ["asc/b/20000.json"]);
+  assert.ok(requests() - before <= 2);
+  assert.ok(JSON.stringify(r.state).length < 1000, "the state holds a cursor, not the folder");
+});
+
+test("maxRequestsPerPoll 3 on RGW: all of a 10,000-key folder exactly once, no poll over budget", async () => {
+  const { bucket, client, requests } = await bigBucket();
+  const since = new Date(Date.now() - 3_600_000);
+  const trigger = newFileTrigger(client, { bucket, folder: "asc/a", since, maxRequestsPerPoll: 3, batchSize: 1000 });
+  const got: string[] = [];
+  let state: TriggerState | undefined, polls = 0;
+  for (let more = true; more; polls++) {
+    assert.ok(polls < 200, "terminates");
+    const before = requests();
+    const r = await trigger.poll(state && rt(state));
+    assert.ok(requests() - before <= 3, `poll ${polls}: ${requests() - before} requests`);
+    got.push(...keys(r.events));
+    state = r.state;
+    more = r.hasMore;
+  }
+  assert.equal(got.length, FOLDER_KEYS);
+  assert.equal(new Set(got).size, FOLDER_KEYS, "no duplicates");
+  assert.deepEqual([...got].sort(), Array.from({ length: FOLDER_KEYS }, (_, i) => `asc/a/${String(i).padStart(5, "0")}.json`));
+  assert.deepEqual((await trigger.poll(rt(state!))).events, [], "nothing twice");
+});
+
+const keys = (events: FileEvent[]) => events.map((e) => e.key);
