@@ -612,6 +612,29 @@ test("watch: transient errors are retried next interval, permanent ones are thro
   await assert.rejects(async () => { for await (const _ of t.watch({ intervalMs: 1, state: { version: 9 } as any })) assert.fail(); }, InputError);
 });
 
+test("watch: a broken listing (InvalidResponse: a bad LastModified) goes to onError and polling goes on", async () => {
+  const b = new FakeBucket();
+  const c = b.client();
+  let broken = 2;
+  const client = {
+    listObjectsV2: async (p: any) => {
+      const page = await c.listObjectsV2(p);
+      // a proxy mangled the page: the first two polls see an unparsable LastModified
+      if (broken-- > 0) return { ...page, contents: page.contents.map((o) => ({ ...o, lastModified: new Date(NaN) })) };
+      return page;
+    },
+  };
+  b.put("a", { lm: T0 - 1000 });
+  const errors: unknown[] = [];
+  const ac = new AbortController();
+  for await (const e of newFileTrigger(client, { bucket: "bk", since: new Date(0) }).watch({ intervalMs: 1, signal: ac.signal, onError: (error) => errors.push(error) })) {
+    assert.equal(e.key, "a");
+    ac.abort();
+  }
+  assert.equal(errors.length, 2);
+  assert.ok(errors.every((e: any) => e instanceof S3Error && e.code == "InvalidResponse" && e.message.includes('"a"')));
+});
+
 // ---------------------------------------------------------------------------------------------
 // Model-based randomized test: random uploads (bursts, late arrivals, overwrites, deletes, an
 // ascending producer beside an out-of-order one), polls in every listing mode (bounded or not),
