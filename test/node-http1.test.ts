@@ -24,10 +24,9 @@ after(() => server.close());
 describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
   test("chunked bodies: sizes split across reads, extensions, upper-case hex, trailers; then the connection is reused", async () => {
     const body = randomBytes(70_000);
-    const s = await rawServer((_q, sock, n) => {
-      if (n == 1) {
-        const hex = body.length.toString(16).toUpperCase();
-        void writeSlowly(sock, [
+    const raw = await rawServer((_request, socket, count) => {
+      if (count == 1) {
+        void writeSlowly(socket, [
           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
           "5;name=va",
           "lue\r\n",
@@ -38,52 +37,51 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
           "1\r\n",
           body.subarray(5, 6),
           "\r\n",
-          (body.length - 6).toString(16) + "\r\n",
+          (body.length - 6).toString(16).toUpperCase() + "\r\n", // 1116A: upper-case hex
           body.subarray(6, 40_000),
           body.subarray(40_000),
           "\r\n",
           "0\r\nX-Trailer: t\r\n",
           "\r\n",
         ]);
-        void hex;
-      } else sock.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      } else socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
     try {
-      const r = await nodeFetch(s.url + "/c");
-      assert.equal(r.headers.get("x-a"), "1");
-      assert.ok(Buffer.from(await readAll(r.body!)).equals(body));
-      assert.equal(await (await nodeFetch(s.url + "/next")).text(), "ok");
-      assert.equal(s.requests.length, 2);
-      assert.equal(s.requests[0].port, s.requests[1].port, "the second request went over the same connection");
+      const response = await nodeFetch(raw.url + "/c");
+      assert.equal(response.headers.get("x-a"), "1");
+      assert.ok(Buffer.from(await readAll(response.body!)).equals(body));
+      assert.equal(await (await nodeFetch(raw.url + "/next")).text(), "ok");
+      assert.equal(raw.requests.length, 2);
+      assert.equal(raw.requests[0].port, raw.requests[1].port, "the second request went over the same connection");
     } finally {
-      await s.close();
+      await raw.close();
     }
   });
 
   test("chunked bodies from node:http (many small writes, trailers) arrive whole", async () => {
     const parts = Array.from({ length: 300 }, (_, i) => randomBytes(1 + ((i * 7919) % 5000)));
-    server.handler = (_q, res) => {
+    server.handler = (_request, res) => {
       res.writeHead(200, { "content-type": "application/octet-stream", trailer: "x-sum" });
       for (const p of parts) res.write(p);
       res.addTrailers({ "x-sum": "1" });
       res.end();
     };
-    const r = await nodeFetch(server.url + "/chunked");
-    assert.equal(r.headers.get("transfer-encoding"), "chunked");
-    assert.ok(Buffer.from(await readAll(r.body!)).equals(Buffer.concat(parts)));
+    const response = await nodeFetch(server.url + "/chunked");
+    assert.equal(response.headers.get("transfer-encoding"), "chunked");
+    assert.ok(Buffer.from(await readAll(response.body!)).equals(Buffer.concat(parts)));
   });
 
   test("chunks handed out stay valid: every chunk is its own array, never overwritten by later reads", async () => {
     const TOTAL = 4 * MiB;
-    server.handler = (_q, res) => {
+    server.handler = (_request, res) => {
       res.writeHead(200, { "content-length": String(TOTAL) });
       const b = Buffer.alloc(TOTAL);
       for (let i = 0; i < TOTAL; i++) b[i] = i % 251;
       res.end(b);
     };
-    const r = await nodeFetch(server.url + "/valid");
+    const response = await nodeFetch(server.url + "/valid");
     const kept: Uint8Array[] = [];
-    for await (const c of r.body as any as AsyncIterable<Uint8Array>) kept.push(c);
+    for await (const c of response.body as any as AsyncIterable<Uint8Array>) kept.push(c);
     let off = 0;
     for (const c of kept) {
       assert.equal(Object.getPrototypeOf(c), Uint8Array.prototype, "a plain Uint8Array");
@@ -98,29 +96,29 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
 
   test("a body delimited by the connection closing (no Content-Length, no chunked) ends cleanly", async () => {
     const body = randomBytes(100_000);
-    const s = await rawServer(
-      (_q, sock) =>
+    const raw = await rawServer(
+      (_request, socket) =>
         void writeSlowly(
-          sock,
+          socket,
           ["HTTP/1.1 200 OK\r\nContent-Type: x/y\r\n\r\n", body.subarray(0, 50_000), body.subarray(50_000)],
           "end",
         ),
     );
     try {
-      const r = await nodeFetch(s.url + "/eof");
-      assert.ok(Buffer.from(await readAll(r.body!)).equals(body));
+      const response = await nodeFetch(raw.url + "/eof");
+      assert.ok(Buffer.from(await readAll(response.body!)).equals(body));
       // HTTP/1.0 and Content-Length: 0
-      const s2 = await rawServer((_q, sock) => sock.end("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+      const http10 = await rawServer((_request, socket) => socket.end("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
       try {
-        const e = await nodeFetch(s2.url + "/empty");
-        assert.equal(e.status, 200);
-        assert.ok(e.body, "an empty body is a stream, like fetch's");
-        assert.equal(await e.text(), "");
+        const empty = await nodeFetch(http10.url + "/empty");
+        assert.equal(empty.status, 200);
+        assert.ok(empty.body, "an empty body is a stream, like fetch's");
+        assert.equal(await empty.text(), "");
       } finally {
-        await s2.close();
+        await http10.close();
       }
     } finally {
-      await s.close();
+      await raw.close();
     }
   });
 
@@ -131,12 +129,12 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
       ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "10\r\n", Buffer.alloc(16, 1), "\r\n"], // no last chunk
     ]) {
       for (const how of ["end", "destroy"] as const) {
-        const s = await rawServer((_q, sock) => void writeSlowly(sock, pieces, how));
+        const raw = await rawServer((_request, socket) => void writeSlowly(socket, pieces, how));
         try {
-          const r = await nodeFetch(s.url + "/cut");
-          await assert.rejects(readAll(r.body!), failedWith("terminated"));
+          const response = await nodeFetch(raw.url + "/cut");
+          await assert.rejects(readAll(response.body!), failedWith("terminated"));
         } finally {
-          await s.close();
+          await raw.close();
         }
       }
     }
@@ -144,11 +142,11 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
 
   test("a server closing before or during the headers: TypeError fetch failed", async () => {
     for (const pieces of [[], ["HTTP/1.1 200 OK\r\nContent-Le"]]) {
-      const s = await rawServer((_q, sock) => void writeSlowly(sock, pieces, "end"));
+      const raw = await rawServer((_request, socket) => void writeSlowly(socket, pieces, "end"));
       try {
-        await assert.rejects(nodeFetch(s.url + "/x"), failedWith("fetch failed", "ECONNRESET"));
+        await assert.rejects(nodeFetch(raw.url + "/x"), failedWith("fetch failed", "ECONNRESET"));
       } finally {
-        await s.close();
+        await raw.close();
       }
     }
   });
@@ -167,15 +165,15 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
       ["HTTP/1.1 600 Weird\r\nContent-Length: 0\r\n\r\n", /unusable/],
     ];
     for (const [reply, why] of cases) {
-      const s = await rawServer((_q, sock) => sock.end(reply));
+      const raw = await rawServer((_request, socket) => socket.end(reply));
       try {
         await assert.rejects(
-          nodeFetch(s.url + "/bad"),
+          nodeFetch(raw.url + "/bad"),
           (e: any) => failedWith("fetch failed", "ERR_INVALID_HTTP_RESPONSE")(e) && why.test(e.cause.message),
           JSON.stringify(reply.slice(0, 60)),
         );
       } finally {
-        await s.close();
+        await raw.close();
       }
     }
     // Mid-body: the body errors with "terminated", the cause names the problem.
@@ -183,66 +181,69 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ]) {
-      const s = await rawServer((_q, sock) => sock.end(reply));
+      const raw = await rawServer((_request, socket) => socket.end(reply));
       try {
-        const r = await nodeFetch(s.url + "/badchunk");
+        const response = await nodeFetch(raw.url + "/badchunk");
         await assert.rejects(
-          readAll(r.body!),
+          readAll(response.body!),
           (e: any) => failedWith("terminated", "ERR_INVALID_HTTP_RESPONSE")(e) && /chunk/.test(e.cause.message),
         );
       } finally {
-        await s.close();
+        await raw.close();
       }
     }
   });
 
   test("1xx informational responses are skipped; 205 has a null body; LF-only line ends are accepted", async () => {
-    const s = await rawServer((q, sock) => {
-      if (q.includes("/early"))
-        void writeSlowly(sock, [
+    const raw = await rawServer((request, socket) => {
+      if (request.includes("/early"))
+        void writeSlowly(socket, [
           "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n",
           "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
         ]);
-      else if (q.includes("/205")) sock.write("HTTP/1.1 205 Reset Content\r\nContent-Length: 2\r\n\r\nxx");
-      else sock.write("HTTP/1.1 200 OK\nContent-Length: 2\nX-Lf: yes\n\nok");
+      else if (request.includes("/205")) socket.write("HTTP/1.1 205 Reset Content\r\nContent-Length: 2\r\n\r\nxx");
+      else socket.write("HTTP/1.1 200 OK\nContent-Length: 2\nX-Lf: yes\n\nok");
     });
     try {
-      const r = await nodeFetch(s.url + "/early");
-      assert.equal(r.status, 200);
-      assert.equal(r.headers.get("link"), null);
-      assert.equal(await r.text(), "abc");
-      const reset = await nodeFetch(s.url + "/205");
+      const response = await nodeFetch(raw.url + "/early");
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("link"), null);
+      assert.equal(await response.text(), "abc");
+      const reset = await nodeFetch(raw.url + "/205");
       assert.equal(reset.status, 205);
       assert.equal(reset.body, null);
-      const lf = await nodeFetch(s.url + "/lf");
+      const lf = await nodeFetch(raw.url + "/lf");
       assert.equal(lf.headers.get("x-lf"), "yes");
       assert.equal(await lf.text(), "ok");
-      assert.equal(new Set(s.requests.map((r) => r.port)).size, 1, "all three over one kept-alive connection");
+      assert.equal(new Set(raw.requests.map((r) => r.port)).size, 1, "all three over one kept-alive connection");
     } finally {
-      await s.close();
+      await raw.close();
     }
   });
 
   test("request bytes on the wire: Host, Content-Length, raw path, no body for GET", async () => {
-    const s = await rawServer((_q, sock) => sock.write("HTTP/1.1 204 No Content\r\n\r\n"));
+    const raw = await rawServer((_request, socket) => socket.write("HTTP/1.1 204 No Content\r\n\r\n"));
     try {
-      await nodeFetch(s.url + "/a/../b?x=%2E", { headers: { "x-k": "v" } });
-      const host = new URL(s.url).host;
-      assert.match(s.requests[0].request, new RegExp(`^GET /a/\\.\\./b\\?x=%2E HTTP/1\\.1\\r\\n`));
-      assert.match(s.requests[0].request, new RegExp(`\\r\\nhost: ${host}\\r\\n`));
-      assert.doesNotMatch(s.requests[0].request, /content-length/i);
-      await nodeFetch(s.url + "/p", { method: "PUT", body: new Uint8Array([1, 2, 3]) });
-      assert.match(s.requests[1].request, /^PUT \/p HTTP\/1\.1\r\n[^]*content-length: 3\r\n[^]*\r\n\r\n\x01\x02\x03$/);
-      await nodeFetch(s.url.replace("//", "//us%40r:p%3Ass@") + "/auth");
+      await nodeFetch(raw.url + "/a/../b?x=%2E", { headers: { "x-k": "v" } });
+      const host = new URL(raw.url).host;
+      assert.match(raw.requests[0].request, new RegExp(`^GET /a/\\.\\./b\\?x=%2E HTTP/1\\.1\\r\\n`));
+      assert.match(raw.requests[0].request, new RegExp(`\\r\\nhost: ${host}\\r\\n`));
+      assert.doesNotMatch(raw.requests[0].request, /content-length/i);
+      await nodeFetch(raw.url + "/p", { method: "PUT", body: new Uint8Array([1, 2, 3]) });
       assert.match(
-        s.requests[2].request,
+        raw.requests[1].request,
+        /^PUT \/p HTTP\/1\.1\r\n[^]*content-length: 3\r\n[^]*\r\n\r\n\x01\x02\x03$/,
+      );
+      await nodeFetch(raw.url.replace("//", "//us%40r:p%3Ass@") + "/auth");
+      assert.match(
+        raw.requests[2].request,
         new RegExp(`\\r\\nauthorization: Basic ${Buffer.from("us@r:p:ss").toString("base64")}\\r\\n`),
       );
-      await assert.rejects(nodeFetch(s.url + "/x", { method: "GE T" }), TypeError);
-      await assert.rejects(nodeFetch(s.url + "/é"), TypeError);
-      await assert.rejects(nodeFetch(s.url + "/x", { headers: { "x-bad": "a\r\nb" } }), TypeError);
+      await assert.rejects(nodeFetch(raw.url + "/x", { method: "GE T" }), TypeError);
+      await assert.rejects(nodeFetch(raw.url + "/é"), TypeError);
+      await assert.rejects(nodeFetch(raw.url + "/x", { headers: { "x-bad": "a\r\nb" } }), TypeError);
     } finally {
-      await s.close();
+      await raw.close();
     }
   });
 
@@ -250,30 +251,30 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
     const TOTAL = 256 * MiB,
       chunk = Buffer.alloc(MiB, 5);
     let written = 0;
-    const s = await rawServer((_q, sock) => {
-      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${TOTAL}\r\n\r\n`);
+    const raw = await rawServer((_request, socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${TOTAL}\r\n\r\n`);
       const pump = () => {
-        while (!sock.destroyed && written < TOTAL) {
+        while (!socket.destroyed && written < TOTAL) {
           written += chunk.length;
-          if (!sock.write(chunk)) return void sock.once("drain", pump);
+          if (!socket.write(chunk)) return void socket.once("drain", pump);
         }
       };
       pump();
     });
     try {
-      const r = await nodeFetch(s.url + "/big");
+      const response = await nodeFetch(raw.url + "/big");
       await sleep(300); // nothing reads the body
       const w1 = written;
       await sleep(200);
       assert.equal(written, w1, "the server is blocked");
       assert.ok(written < 32 * MiB, `server wrote ${(written / MiB).toFixed(1)} MiB ahead`);
-      const rd = r.body!.getReader();
+      const rd = response.body!.getReader();
       let n = 0;
       while (n < 64 * MiB) n += (await rd.read()).value!.length;
       assert.ok(written > w1, "reading resumed the socket");
       await rd.cancel();
     } finally {
-      await s.close();
+      await raw.close();
     }
   });
 });
