@@ -108,6 +108,7 @@ async function checkPeer(vector: PeerVector) {
   if (expect.canonicalRequest !== undefined) assert.equal(canonical, expect.canonicalRequest);
   if (expect.authorization !== undefined) assert.equal(signed.headers.authorization, expect.authorization);
   if (expect.signature !== undefined) assert.equal(signed.signature, expect.signature);
+  if (expect.url !== undefined) assert.equal(signed.url, expect.url);
   if (expect.canonicalPath !== undefined) assert.equal(line(canonical, 1), expect.canonicalPath);
   if (expect.canonicalQuery !== undefined) assert.equal(line(canonical, 2), expect.canonicalQuery);
   if (expect.canonicalHeader !== undefined) {

@@ -148,6 +148,8 @@ export interface PeerVector {
     canonicalRequest?: string;
     authorization?: string;
     signature?: string;
+    /** The presigned URL. */
+    url?: string;
     canonicalPath?: string;
     canonicalQuery?: string;
     /** A "name:value" line of the canonical headers. */
