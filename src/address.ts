@@ -3,6 +3,7 @@
 // "bucket" such as `127.0.0.1:18128/#` would become the host the signed request goes to.
 import { encodePath, encodeRfc3986 } from "./sigv4.ts";
 import { InputError } from "./errors.ts";
+import { json } from "./wire.ts";
 
 export interface Addressing {
   /** The endpoint (for AWS: the bucket's regional endpoint). */
@@ -13,17 +14,13 @@ export interface Addressing {
   rawPath?: boolean;
 }
 
-const json = JSON.stringify;
 // S3's rules for names in a host name: 3-63 lowercase letters, digits, dots and hyphens, starting
 // and ending with a letter or digit, no ".." / ".-" / "-.", not an IP address.
-const HOST_NAME_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const HOST_NAME_FORBIDDEN = /\.\.|\.-|-\.|^\d+\.\d+\.\d+\.\d+$/;
+const HOST_NAME_BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)(?!.*(\.\.|\.-|-\.))[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 // Path style: the looser names of legacy us-east-1 buckets and S3-compatible servers (upper case,
 // underscores, up to 255), but nothing that could change the URL's host or path (/ ? # @ : % and
-// white space) and no "." or ".." segment (a URL parser collapses it: another bucket, another path).
-const PATH_BUCKET = /^[\w.-]{1,255}$/;
-// Virtual-hosted on AWS only for DNS-label names without dots (dots break the TLS wildcard certificate).
-const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+// white space) and no "." or ".." (a URL parser collapses such a segment: another path).
+const PATH_BUCKET = /^(?!\.\.?$)[\w.-]{1,255}$/;
 const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 
 export const isAwsEndpoint = (endpoint: URL) => /\.amazonaws\.com$/.test(endpoint.hostname);
@@ -35,19 +32,17 @@ export const isAwsEndpoint = (endpoint: URL) => /\.amazonaws\.com$/.test(endpoin
  */
 export function requestUrl(addressing: Addressing, bucket: string, key?: string, query?: string): string {
   const { endpoint, forcePathStyle } = addressing;
-  if (!bucket) throw new InputError("bucket must be a non-empty string", "bucket");
-  const virtualHosted = forcePathStyle == null ? isAwsEndpoint(endpoint) && DNS_LABEL.test(bucket) : !forcePathStyle;
-  if (
-    virtualHosted
-      ? !HOST_NAME_BUCKET.test(bucket) || HOST_NAME_FORBIDDEN.test(bucket)
-      : !PATH_BUCKET.test(bucket) || bucket == "." || bucket == ".."
-  )
+  // Virtual-hosted on AWS only for names without dots (dots break the TLS wildcard certificate).
+  const virtualHosted =
+    forcePathStyle == null
+      ? isAwsEndpoint(endpoint) && HOST_NAME_BUCKET.test(bucket) && !/\./.test(bucket)
+      : !forcePathStyle;
+  if (!bucket || (virtualHosted ? !HOST_NAME_BUCKET.test(bucket) : !PATH_BUCKET.test(bucket)))
     throw new InputError(
-      `bucket ${json(bucket)} is not a valid name: ` +
+      `bucket ${json(bucket)}: ` +
         (virtualHosted
-          ? "virtual-hosted addressing needs 3-63 lowercase letters, digits, dots and hyphens, " +
-            "starting and ending with a letter or digit, not an IP address"
-          : 'path style allows 1-255 letters, digits, ".", "_" and "-"'),
+          ? "a virtual-hosted name is 3-63 of a-z 0-9 . -, starts and ends with a letter or digit, not an IP"
+          : "a path-style name is 1-255 of A-Z a-z 0-9 . _ -"),
       "bucket",
     );
   if (key != null) {

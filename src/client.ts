@@ -2,11 +2,11 @@
 // request goes through `request` -> signedFetch (src/request.ts), the one signed-fetch path.
 // Where the rest lives: shapes in types.ts, parameters -> headers/query in wire.ts, bucket + key ->
 // URL in address.ts, response decoding and error building in responses.ts.
-import { SigV4Signer, type Credentials } from "./sigv4.ts";
+import { SigV4Signer } from "./sigv4.ts";
 import { InputError, S3Error } from "./errors.ts";
 import { requestUrl } from "./address.ts";
 import { redactSecrets, signedFetch, type Clock } from "./request.ts";
-import { amzHeaders, listQuery, objectRequest, wireParams, words, type StringMap } from "./wire.ts";
+import { amzHeaders, json, listQuery, objectRequest, wireParams, words, type StringMap } from "./wire.ts";
 import { decodeListing, objectMetadata, s3Error, unquoteEtag, type RequestContext } from "./responses.ts";
 import type {
   GetObjectParams,
@@ -21,30 +21,42 @@ import type {
 
 export type * from "./types.ts";
 
-const json = JSON.stringify;
+// S3 may return empty truncated pages while it skips over many delete markers (1000 per page), so
+// a run of them is legal; 1000 in a row (a million skipped entries) means a server that hands out
+// fresh tokens for ever.
+const MAX_EMPTY_PAGES = 1000;
+// A region name as AWS writes them; a server-named region must match it before it goes into a host name.
+const REGION = /^[a-z0-9-]+$/;
 
 /**
- * Every page of a listing, following continuation tokens; a truncated page that repeats an
- * earlier token or has none is an S3Error, not an endless loop. Shared by listAll and the trigger.
+ * Every page of a listing, following continuation tokens; a truncated page that repeats an earlier
+ * token or has none, or MAX_EMPTY_PAGES empty truncated pages in a row, is an S3Error
+ * (InvalidResponse), not an endless loop. Shared by listAll and the trigger.
  */
 export async function* listPages(
   client: Pick<S3Client, "listObjectsV2">,
   params: Omit<ListObjectsV2Params, "continuationToken">,
 ): AsyncGenerator<ListObjectsV2Result> {
   const seen = new Set<string>();
-  for (let token: string | undefined; ;) {
+  for (let token: string | undefined, emptyPages = 0; ;) {
     const page = await client.listObjectsV2({ ...params, continuationToken: token });
     yield page;
     if (!page.isTruncated) return;
-    if (!(token = page.nextContinuationToken) || seen.has(token))
+    emptyPages = page.contents.length || page.commonPrefixes.length ? 0 : emptyPages + 1;
+    token = page.nextContinuationToken;
+    const problem = !token
+      ? "has no token"
+      : seen.has(token)
+        ? "repeats its token"
+        : emptyPages >= MAX_EMPTY_PAGES && `is empty, the ${emptyPages}th in a row`;
+    if (problem)
       throw new S3Error(
         "InvalidResponse",
         200,
-        `listing ${json(params.bucket)}: truncated page ${token ? "repeats its token" : "has no token"}, ` +
-          "stopped instead of looping",
+        `listing ${json(params.bucket)}: truncated page ${problem}, stopped instead of looping`,
         { bucket: params.bucket },
       );
-    seen.add(token);
+    seen.add(token!);
   }
 }
 
@@ -65,13 +77,15 @@ export class S3Client {
   #endpoint!: URL;
   /** Server clock minus local clock, learned from the Date of a skew error (request.ts). */
   #clock: Clock = { skewMs: 0 };
-  /** The signer of the current credentials, rebuilt only when they change. */
-  #current?: { credentials: Credentials; signer: SigV4Signer };
+  /** Per region: the signer of the current credentials, rebuilt only when they change. */
+  #signers = new Map<string, { identity: string; signer: SigV4Signer }>();
+  /** The region S3 named for a bucket (a redirect or a 400 with x-amz-bucket-region). */
+  #bucketRegions = new Map<string, string>();
 
   constructor(options: S3ClientOptions) {
     this.#options = { ...options };
     const region = (this.#region = options.region ?? "us-east-1");
-    if (!/^[a-z0-9-]+$/.test(region))
+    if (!REGION.test(region))
       throw new InputError(`region must look like "us-east-1" ("auto" for R2), not ${json(region)}`, "region");
     try {
       this.#endpoint = new URL(options.endpoint ?? `https://s3.${region}.amazonaws.com`);
@@ -83,55 +97,66 @@ export class S3Client {
       );
   }
 
-  /** The URL of a bucket or object (address.ts: the one URL builder). */
+  /** The region a bucket's requests are signed for: the one S3 named for it, else the client's. */
+  #regionOf(bucket: string) {
+    return this.#bucketRegions.get(bucket) ?? this.#region;
+  }
+
+  /** The URL of a bucket or object (address.ts: the one URL builder), at the bucket's region's endpoint. */
   #url(bucket: string, key?: string, query?: string) {
-    const rawPath = (this.#options.fetch as { rawPath?: boolean } | undefined)?.rawPath;
-    return requestUrl(
-      { endpoint: this.#endpoint, forcePathStyle: this.#options.forcePathStyle, rawPath },
-      bucket,
-      key,
-      query,
-    );
+    const rawPath = (this.#options.fetch as { rawPath?: boolean } | undefined)?.rawPath,
+      region = this.#regionOf(bucket);
+    let endpoint = this.#endpoint;
+    // On AWS the region is part of the host name (s3.<region>.amazonaws.com, s3-<region>..., s3.amazonaws.com).
+    if (region != this.#region && /^s3[.-]([\w-]+\.)?amazonaws\.com$/.test(endpoint.hostname))
+      endpoint = new URL(`${endpoint.protocol}//s3.${region}.amazonaws.com`);
+    return requestUrl({ endpoint, forcePathStyle: this.#options.forcePathStyle, rawPath }, bucket, key, query);
   }
 
   /**
    * The signer for the current credentials (the provider is asked every time). It is rebuilt only
    * when they change, so its signing-key cache stays warm on the hot path.
    */
-  async #signer() {
+  async #signer(region: string) {
     const provider = this.#options.credentials;
-    const credentials = typeof provider == "function" ? await provider() : provider,
-      last = this.#current?.credentials;
-    if (
-      !last ||
-      last.accessKeyId != credentials?.accessKeyId ||
-      last.secretAccessKey != credentials.secretAccessKey ||
-      last.sessionToken != credentials.sessionToken
-    )
-      this.#current = {
-        credentials: { ...credentials },
-        signer: new SigV4Signer({ ...credentials, region: this.#region, service: "s3" }),
-      };
-    return this.#current!.signer;
+    const credentials = typeof provider == "function" ? await provider() : provider;
+    const identity = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken].join("\n");
+    let current = this.#signers.get(region);
+    if (current?.identity != identity)
+      this.#signers.set(
+        region,
+        (current = { identity, signer: new SigV4Signer({ ...credentials, region, service: "s3" }) }),
+      );
+    return current!.signer;
   }
 
-  /** Every S3 request goes through here, then through signedFetch. */
-  #request(request: S3Request) {
-    const { method, body } = request;
-    return signedFetch({
-      // maxAttempts, timeoutMs, retryBaseMs and fetch, as the caller gave them.
-      ...this.#options,
-      signer: () => this.#signer(),
-      method,
-      url: this.#url(request.bucket, request.key, request.query),
-      headers: request.headers,
-      body,
-      payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined,
-      signal: request.signal,
-      stream: request.stream,
-      toError: (response, errorBody, signed) => s3Error(response, errorBody, request, signed),
-      clock: this.#clock,
-    });
+  /**
+   * Every S3 request goes through here, then through signedFetch. When S3 names the bucket's
+   * region (301 PermanentRedirect, 307, 400 AuthorizationHeaderMalformed: x-amz-bucket-region),
+   * the request is signed for that region (at its endpoint on AWS) once more, and the region is
+   * kept for the bucket; otherwise the S3Error says which region the bucket is in.
+   */
+  async #request(request: S3Request, redirected?: boolean): ReturnType<typeof signedFetch> {
+    const { body, bucket } = request,
+      region = this.#regionOf(bucket);
+    try {
+      return await signedFetch({
+        // maxAttempts, timeoutMs, retryBaseMs and fetch as the caller gave them; method, headers,
+        // body, signal and stream as the operation set them.
+        ...this.#options,
+        ...request,
+        signer: () => this.#signer(region),
+        url: this.#url(bucket, request.key, request.query),
+        payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined,
+        toError: (response, errorBody, signed) => s3Error(response, errorBody, request, signed),
+        clock: this.#clock,
+      });
+    } catch (error) {
+      const named = (error as S3Error).region;
+      if (redirected || !named || named == region || !REGION.test(named)) throw error;
+      this.#bucketRegions.set(bucket, named);
+      return this.#request(request, true);
+    }
   }
 
   async listObjectsV2(params: ListObjectsV2Params): Promise<ListObjectsV2Result> {
@@ -142,14 +167,11 @@ export class S3Client {
       query: listQuery(params),
       headers: amzHeaders(params),
     });
-    try {
-      return (
-        decodeListing(body, params, response) ??
-        throwError(s3Error(response, body, context, undefined, "InvalidResponse"))
-      );
-    } catch (error) {
-      throw redactSecrets(error as Error, signed);
-    }
+    // A 200 that is not a listing (a captive portal, a proxy's echo) says what came back, secrets redacted.
+    return (
+      decodeListing(body, params, response) ??
+      throwError(redactSecrets(s3Error(response, body, context, signed, "InvalidResponse"), signed))
+    );
   }
 
   /** Every object, page after page; throws (instead of looping) if a truncated page repeats or omits its token. */
@@ -175,7 +197,11 @@ export class S3Client {
   async presignGetObject(params: ObjectParams & { expiresIn: number }): Promise<string> {
     const url = this.#url(params.bucket, params.key, objectRequest(params).query);
     const date = new Date(Date.now() + this.#clock.skewMs);
-    return (await (await this.#signer()).presign({ method: "GET", url }, { date, expiresIn: params.expiresIn })).url;
+    return (
+      await (
+        await this.#signer(this.#regionOf(params.bucket))
+      ).presign({ method: "GET", url }, { date, expiresIn: params.expiresIn })
+    ).url;
   }
 
   async putObject(params: PutObjectParams): Promise<{ etag: string; versionId?: string }> {

@@ -3,7 +3,7 @@
 // reads. Service-neutral: the S3 client and the SQS consumer both send through signedFetch, each
 // with its own signer and its own error decoder.
 import { encodeRfc3986, type SignableRequest, type SignedRequest, type SignOptions } from "./sigv4.ts";
-import { NetworkError, TimeoutError, isTransient } from "./errors.ts";
+import { NetworkError, S3Error, TimeoutError, isTransient } from "./errors.ts";
 import { anySignal, sleep } from "./abort.ts";
 
 /** Anything that signs like SigV4Signer (any service, any region). */
@@ -33,6 +33,11 @@ export interface SignedFetchOptions {
   signal?: AbortSignal;
   /** Leave a success's body unread for the caller (the per-attempt timeout then covers only the headers). */
   stream?: boolean;
+  /**
+   * Most bytes of a success's body to buffer when not `stream` (default 8 MiB, see BODY_LIMIT);
+   * a longer body is not read on: S3Error "ResponseTooLarge", not retried.
+   */
+  maxBodyBytes?: number;
   /** Attempts, retries included (default 3). */
   maxAttempts?: number;
   /** Per-attempt budget in ms for the headers and a buffered body (default 30_000). */
@@ -43,8 +48,10 @@ export interface SignedFetchOptions {
   fetch?: typeof fetch;
   /**
    * A response that is not 2xx, with the first bytes of its body, as the error to retry or throw.
-   * Give it `status` and `code` (S3Error does): isTransient() decides on a retry, and a
-   * RequestTimeTooSkewed code or a 403 with a far-off Date corrects the clock.
+   * The body is cut at ERROR_BODY_LIMIT (64 KiB) and the rest never read. Give the error `status`
+   * and `code` (S3Error does): isTransient() decides on a retry, and a clock-skew code (SKEW_CODE)
+   * or a 403, with a Date over 5 minutes off, corrects the clock and retries once. Redirects are
+   * not followed (redirect: "manual"): a 3xx comes here too.
    */
   toError: (response: Response, body: Uint8Array, signed: SignedRequest) => Error;
   /** Where the learned clock skew is kept (default: a fresh one, forgotten after this request). */
@@ -60,9 +67,21 @@ export interface SignedFetchResult {
 }
 
 const NO_BODY = new Uint8Array();
+// A ListObjectsV2 page of 1000 keys of 1024 bytes is under 2 MiB; XML escapes (&amp; is 5 bytes,
+// &#13; too) or EncodingType url (3 bytes a byte) can multiply a key, so 8 MiB, and no more: a
+// proxy's endless body must not take the process's memory.
+const BODY_LIMIT = 8 << 20;
+// An S3 error document is a few hundred bytes (a SignatureDoesNotMatch with both canonical
+// requests in hex a few KiB): 64 KiB is enough to read it; a 400 MiB 404 page is not read on.
+const ERROR_BODY_LIMIT = 1 << 16;
+// Codes that say our clock is off: S3's, and SQS's (JSON protocol: "Signature expired"). Only
+// these and 403s teach the clock, and only when their Date is far off: a 2xx's Date may come from
+// a proxy or a cache, and must never re-base every signature.
+const SKEW_CODE = /^(RequestTimeTooSkewed|InvalidSignatureException)$/;
 // Request headers whose values are secrets: a server or proxy may echo them (in an error body, a
 // header, its canonical request), and an error message must not carry them on into logs.
-const SECRET_HEADER = /^(authorization|x-amz-security-token|x-amz-(copy-source-)?server-side-encryption-customer-key)$/;
+// (authorization, x-amz-security-token, x-amz-[copy-source-]server-side-encryption-customer-key)
+const SECRET_HEADER = /^authorization$|-token$|-customer-key$/;
 
 /**
  * The error with every secret value of the request (session token, SSE-C key, Authorization and
@@ -91,10 +110,25 @@ export function redactSecrets<E extends Error>(error: E, signed: SignedRequest):
  * every attempt ran out of `timeoutMs`; a NetworkError (with `attempts` and `cause`) when the
  * transport kept failing. Secrets of the request are never in the error it throws.
  */
+/**
+ * At most `limit` bytes of a body, and one chunk more when it is longer (so a length over `limit`
+ * says so); the rest is cancelled, never read.
+ */
+async function readCapped(response: Response, limit: number): Promise<Uint8Array> {
+  const reader = response.body?.getReader(),
+    parts: Uint8Array[] = [];
+  let length = 0;
+  for (let chunk; reader && length <= limit && !(chunk = await reader.read()).done; length += chunk.value.length)
+    parts.push(chunk.value);
+  if (length > limit) reader!.cancel().catch(() => {});
+  return parts.length == 1 ? parts[0] : new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
+}
+
 export async function signedFetch(options: SignedFetchOptions): Promise<SignedFetchResult> {
   const { method, url, headers = {}, body, signal, stream, toError } = options;
   const maxAttempts = options.maxAttempts ?? 3,
-    timeoutMs = options.timeoutMs ?? 30_000;
+    timeoutMs = options.timeoutMs ?? 30_000,
+    maxBodyBytes = options.maxBodyBytes ?? BODY_LIMIT;
   const clock = options.clock ?? { skewMs: 0 };
   // failure: the last attempt's transport error, or the error toError made of its response.
   let failure: unknown, fromResponse, timedOut, skewRetried;
@@ -110,20 +144,23 @@ export async function signedFetch(options: SignedFetchOptions): Promise<SignedFe
     // fetch sets Host itself from the URL.
     const { host, ...sentHeaders } = signed.headers;
     let response: Response | undefined,
-      responseBody = NO_BODY;
+      responseBody: Uint8Array = NO_BODY;
     timedOut = 0;
     try {
       response = await (options.fetch ?? fetch)(url, {
         method,
         headers: sentHeaders,
         body: body as BodyInit,
+        // Never follow: a cross-origin redirect would carry the session token and SSE-C key
+        // elsewhere (fetch strips only Authorization), and its body would pass for the object.
+        redirect: "manual",
         signal: signal ? anySignal(signal, attemptAbort.signal) : attemptAbort.signal,
       });
       if (!(response.ok && stream))
         responseBody =
           method == "HEAD" || response.status == 304
             ? (response.body?.cancel().catch(() => {}), NO_BODY)
-            : new Uint8Array(await response.arrayBuffer());
+            : await readCapped(response, response.ok ? maxBodyBytes : ERROR_BODY_LIMIT);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       failure = error;
@@ -132,16 +169,25 @@ export async function signedFetch(options: SignedFetchOptions): Promise<SignedFe
       clearTimeout(timer);
     }
     if (response) {
+      const status = response.status;
+      if (response.ok) {
+        if (responseBody.length > maxBodyBytes)
+          throw new S3Error(
+            "ResponseTooLarge",
+            status,
+            `${method} ${url}: body over maxBodyBytes=${maxBodyBytes}, not read on`,
+          );
+        return { response, body: responseBody, signed };
+      }
+      const error = redactSecrets(toError(response, responseBody.subarray(0, ERROR_BODY_LIMIT), signed), signed);
       const serverTime = Date.parse(response.headers.get("date")!);
-      const farOff = Math.abs(serverTime - Date.now() - clock.skewMs) > 300_000;
-      if (farOff) clock.skewMs = serverTime - Date.now();
-      if (response.ok) return { response, body: responseBody, signed };
-      const error = redactSecrets(toError(response, responseBody, signed), signed);
-      // Once: a request signed with our wrong clock, now corrected from the server's Date.
+      // Once: a request signed with our wrong clock, corrected from the Date of the answer that said so.
       if (
         !skewRetried &&
-        ((error as { code?: string }).code == "RequestTimeTooSkewed" || (farOff && response.status == 403))
+        (status == 403 || SKEW_CODE.test((error as { code?: string }).code!)) &&
+        Math.abs(serverTime - Date.now() - clock.skewMs) > 300_000
       ) {
+        clock.skewMs = serverTime - Date.now();
         skewRetried = 1;
         attempt--;
         continue;

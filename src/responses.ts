@@ -4,10 +4,9 @@
 import { parseXml, childText, type XmlElement } from "./xml.ts";
 import { S3Error } from "./errors.ts";
 import type { SignedRequest } from "./sigv4.ts";
-import { CONTENT_HEADERS, kebabCase, words, type StringMap } from "./wire.ts";
+import { CONTENT_HEADERS, json, kebabCase, words, type StringMap } from "./wire.ts";
 import type { ListObjectsV2Params, ListObjectsV2Result, ObjectMetadata, S3Object } from "./types.ts";
 
-const json = JSON.stringify;
 const QUOTE = 0x22; // '"'
 const DIGIT_ZERO = 0x30; // '0'
 
@@ -38,50 +37,24 @@ const decimal = (text: string, start: number, end: number) => {
 
 /**
  * A listing's LastModified in ms since 1970, NaN when unreadable. S3 writes
- * "2024-05-01T10:00:00.000Z"; read by hand that is several times faster than Date's parser, and the
- * day count by arithmetic (days from 1970 of a proleptic Gregorian date, years counted from March
- * so the leap day falls last) is several times faster than Date.UTC (a page has 1000). Only
- * plainly valid values are read so (day up to 28, so no month overflows); any other form or value
- * goes to Date.parse.
+ * "2024-05-01T10:00:00.000Z": read by hand and given to Date.UTC that is 2-3 times faster than
+ * Date.parse (a page has 1000; measured on Node 20). Only plainly valid values are read so (year
+ * 1000-9999, day up to 28, so nothing overflows into the next month, hour or year); any other form
+ * or value goes to Date.parse, so the result is always what Date makes of the text.
  */
-const listTimestamp = (text: string) => {
-  const year = decimal(text, 0, 4),
-    month = decimal(text, 5, 7),
-    day = decimal(text, 8, 10);
-  const hours = decimal(text, 11, 13),
-    minutes = decimal(text, 14, 16),
-    seconds = decimal(text, 17, 19);
-  if (!(
-    text.length == 24 &&
-    text[4] == "-" &&
-    text[7] == "-" &&
-    text[10] == "T" &&
-    text[13] == ":" &&
-    text[16] == ":" &&
-    text[19] == "." &&
-    text[23] == "Z" &&
-    year > 999 &&
-    month > 0 &&
-    month < 13 &&
-    day > 0 &&
-    day < 29 &&
-    hours < 24 &&
-    minutes < 60 &&
-    seconds < 60
-  ))
-    return Date.parse(text);
-  const marchYear = year - +(month < 3);
-  const daysBeforeMonth = ((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) | 0;
-  const days =
-    marchYear * 365 +
-    Math.floor(marchYear / 4) -
-    Math.floor(marchYear / 100) +
-    Math.floor(marchYear / 400) +
-    daysBeforeMonth +
-    day -
-    719_469; // 719_469: days from 0000-03-01 to 1970-01-01
-  return ((days * 24 + hours) * 60 + minutes) * 60_000 + seconds * 1000 + decimal(text, 20, 23);
-};
+const S3_TIMESTAMP = /^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+const listTimestamp = (text: string) =>
+  S3_TIMESTAMP.test(text)
+    ? Date.UTC(
+        decimal(text, 0, 4),
+        decimal(text, 5, 7) - 1,
+        decimal(text, 8, 10),
+        decimal(text, 11, 13),
+        decimal(text, 14, 16),
+        decimal(text, 17, 19),
+        decimal(text, 20, 23),
+      )
+    : Date.parse(text);
 
 /** The metadata headers of a GET or HEAD response. */
 export const objectMetadata = (response: Response): ObjectMetadata => {
@@ -114,8 +87,7 @@ const invalidListing = (bucket: string, key: string, field: string, value: strin
   new S3Error(
     "InvalidResponse",
     200,
-    `InvalidResponse on the listing of bucket ${json(bucket)}: key ${json(key)} has ${field} ${json(value)}, ` +
-      "which is not valid",
+    `listing ${json(bucket)}: key ${json(key)} has an invalid ${field} ${json(value)}`,
     { bucket, key },
   );
 
@@ -140,8 +112,14 @@ const listedObject = (entry: XmlElement, bucket: string): S3Object => {
         else if (part.name == "DisplayName") owner.displayName = part.text;
     }
   }
-  object.lastModified = new Date(listTimestamp(lastModified));
-  object.size = size ? +size : NaN;
+  const time = listTimestamp(lastModified),
+    key = object.key;
+  object.size = size ? decimal(size, 0, size.length) : NaN;
+  // A missing or unreadable field is a broken response, named: not an Invalid Date or NaN passed on.
+  if (!key) throw invalidListing(bucket, key, "Key", key);
+  if (time != time) throw invalidListing(bucket, key, "LastModified", lastModified);
+  if (object.size != object.size) throw invalidListing(bucket, key, "Size", size);
+  object.lastModified = new Date(time);
   return object;
 };
 
@@ -173,17 +151,21 @@ export const decodeListing = (
   const urlEncoded = fields.EncodingType == "url";
   if (urlEncoded) {
     // "+" is a space in this encoding; a malformed escape is a broken response, not a URIError.
-    const decode = (text: string, field: string) => decodeURIComponent(text.replace(/\+/g, " "));
+    const decode = (text: string, field: string) => {
+      try {
+        return decodeURIComponent(text.replace(/\+/g, " "));
+      } catch {
+        throw invalidListing(bucket, text, field, text);
+      }
+    };
     for (const object of contents) object.key = decode(object.key, "Key");
     for (let i = 0; i < commonPrefixes.length; i++) commonPrefixes[i] = decode(commonPrefixes[i], "CommonPrefix");
   }
   return {
     name: fields.Name,
-    prefix: urlEncoded && fields.Prefix ? decodeURIComponent(fields.Prefix.replace(/\+/g, " ")) : fields.Prefix,
-    delimiter:
-      urlEncoded && fields.Delimiter ? decodeURIComponent(fields.Delimiter.replace(/\+/g, " ")) : fields.Delimiter,
-    startAfter:
-      urlEncoded && fields.StartAfter ? decodeURIComponent(fields.StartAfter.replace(/\+/g, " ")) : fields.StartAfter,
+    prefix: urlEncoded ? params.prefix : fields.Prefix,
+    delimiter: urlEncoded ? params.delimiter : fields.Delimiter,
+    startAfter: urlEncoded ? params.startAfter : fields.StartAfter,
     continuationToken: fields.ContinuationToken,
     maxKeys: +fields.MaxKeys || undefined,
     encodingType: fields.EncodingType,
@@ -246,7 +228,6 @@ export function s3Error(
     (status == 404 ? (context.key ? "NoSuchKey" : "NoSuchBucket") : "HTTP" + status);
   // S3 names the bucket's region on a 301 PermanentRedirect, a 307 and a 400 AuthorizationHeaderMalformed.
   const region = headers.get("x-amz-bucket-region") ?? text("Region");
-  const location = headers.get("location");
   const fields: Partial<S3Error> = {
     requestId: textOrHeader("RequestId", "x-amz-request-id"),
     hostId: textOrHeader("HostId", "x-amz-id-2"),
@@ -267,8 +248,6 @@ export function s3Error(
     text("Message") ?? (root ? "" : snippet()),
     HINTS[code],
     region && `The bucket is in region ${json(region)}.`,
-    // Redirects are never followed: our signed headers (session token, SSE-C key) must not go elsewhere.
-    location && status > 299 && status < 400 && `Redirect to ${json(location.split(/[?#]/)[0])} not followed.`,
   ]
     .join(" ")
     .replace(/ +/g, " ")

@@ -5,6 +5,9 @@ import type { GetObjectParams, ListObjectsV2Params } from "./types.ts";
 
 export type StringMap = Record<string, string>;
 
+/** A value quoted for a message: JSON.stringify under a short name. */
+export const json = JSON.stringify;
+
 export const kebabCase = (name: string) => name.replace(/[A-Z]/g, (letter) => "-" + letter.toLowerCase());
 /** A list written as one space-separated string (shorter in the bundle than an array literal). */
 export const words = (text: string) => text.split(" ");

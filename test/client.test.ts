@@ -364,17 +364,29 @@ describe("responses", () => {
     );
   });
 
-  test("encoding-type url: decoded only when the response says so ('+' is a space)", async () => {
-    const enc = listXml(
-      obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>",
-      "<EncodingType>url</EncodingType><Prefix>p%26+q</Prefix><StartAfter>s%3D</StartAfter><Delimiter>%2F</Delimiter>",
-    );
-    const r = await mk(stub({ status: 200, body: enc }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" });
-    assert.equal(r.contents[0].key, "a b+c%ü");
-    assert.deepEqual(r.commonPrefixes, ["d 1//"]);
-    assert.equal(r.prefix, "p& q");
-    assert.equal(r.startAfter, "s=");
-    assert.equal(r.delimiter, "/");
+  test("encoding-type url: keys and prefixes decoded only when the response says so ('+' is a space)", async () => {
+    const params = { bucket: "bkt", encodingType: "url", prefix: "p& q", startAfter: "s=", delimiter: "/" } as const;
+    // AWS encodes the echoed Prefix, StartAfter and Delimiter too; RGW echoes them as sent.
+    for (const echo of [
+      "<Prefix>p%26+q</Prefix><StartAfter>s%3D</StartAfter><Delimiter>%2F</Delimiter>",
+      "<Prefix>p&amp; q</Prefix><StartAfter>s=</StartAfter><Delimiter>/</Delimiter>",
+    ]) {
+      const enc = listXml(
+        obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>",
+        "<EncodingType>url</EncodingType>" + echo,
+      );
+      const r = await mk(stub({ status: 200, body: enc }).f).listObjectsV2(params);
+      assert.equal(r.contents[0].key, "a b+c%ü");
+      assert.deepEqual(r.commonPrefixes, ["d 1//"]);
+      assert.equal(r.prefix, "p& q");
+      assert.equal(r.startAfter, "s=");
+      assert.equal(r.delimiter, "/");
+    }
+    // RGW echoes a prefix with a bare "%" unencoded: not decoded, so no URIError.
+    const percent = listXml(obj("a%25"), "<EncodingType>url</EncodingType><Prefix>a%</Prefix>");
+    const r2 = await mk(stub({ status: 200, body: percent }).f).listObjectsV2({ ...params, prefix: "a%" });
+    assert.equal(r2.prefix, "a%");
+    assert.equal(r2.contents[0].key, "a%");
     // A server that ignored the parameter: keys are literal.
     const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({
       bucket: "bkt",
@@ -384,8 +396,9 @@ describe("responses", () => {
   });
 
   test("LastModified: read exactly as Date reads it, for every form and value (fast path or not)", async () => {
-    // The client reads S3's usual form by hand; every value must come out as new Date(value) does,
-    // valid or not: month/day/time edges, leap days, other precisions, offsets, junk.
+    // The client reads S3's usual form by hand; every value Date can read must come out as
+    // new Date(value) does: month/day/time edges, leap days, other precisions, offsets. What Date
+    // cannot read is an InvalidResponse naming the key and the field (next test).
     const r = prng(7),
       p2 = (n: number) => String(n).padStart(2, "0");
     const values = [
@@ -426,8 +439,10 @@ describe("responses", () => {
       values.push(
         `${i & 1 ? 1000 + Math.floor(r() * 9000) : 1970 + Math.floor(r() * 100)}-${p2(1 + Math.floor(r() * 12))}-${p2(1 + Math.floor(r() * 31))}T${p2(Math.floor(r() * 24))}:${p2(Math.floor(r() * 60))}:${p2(Math.floor(r() * 60))}.${String(Math.floor(r() * 1000)).padStart(3, "0")}Z`,
       );
+    const readable = values.filter((value) => !isNaN(Date.parse(value)));
+    assert.ok(readable.length > 400 && readable.length < values.length);
     const xml = listXml(
-      values
+      readable
         .map(
           (v, i) =>
             `<Contents><Key>k${i}</Key><LastModified>${v}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`,
@@ -435,16 +450,67 @@ describe("responses", () => {
         .join(""),
     );
     const res = await mk(stub({ status: 200, body: xml }).f).listObjectsV2({ bucket: "bkt" });
-    assert.equal(res.contents.length, values.length);
+    assert.equal(res.contents.length, readable.length);
     res.contents.forEach((o, i) => {
       assert.ok(o.lastModified instanceof Date);
-      assert.equal(String(+o.lastModified), String(+new Date(values[i])), `LastModified ${JSON.stringify(values[i])}`);
+      assert.equal(+o.lastModified, +new Date(readable[i]), `LastModified ${JSON.stringify(readable[i])}`);
     });
-    // No LastModified at all: an invalid Date, not undefined.
-    const none = await mk(stub({ status: 200, body: listXml("<Contents><Key>k</Key></Contents>") }).f).listObjectsV2({
-      bucket: "bkt",
-    });
-    assert.ok(none.contents[0].lastModified instanceof Date && isNaN(+none.contents[0].lastModified));
+    for (const value of values.filter((value) => isNaN(Date.parse(value)))) {
+      const entry = `<Contents><Key>k</Key><LastModified>${value}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`;
+      const e = await rejects(
+        mk(stub({ status: 200, body: listXml(entry) }).f).listObjectsV2({ bucket: "bkt" }),
+        S3Error,
+      );
+      assert.equal(e.code, "InvalidResponse", value);
+      assert.equal(e.message, `listing "bkt": key "k" has an invalid LastModified ${JSON.stringify(value)}`);
+    }
+  });
+
+  test("a listing entry without a Key, or with an unreadable LastModified or Size, is an InvalidResponse naming both", async () => {
+    const entry = (key: string | null, lastModified: string | null, size: string | null) =>
+      "<Contents>" +
+      (key == null ? "" : `<Key>${key}</Key>`) +
+      (lastModified == null ? "" : `<LastModified>${lastModified}</LastModified>`) +
+      `<ETag>"e"</ETag>` +
+      (size == null ? "" : `<Size>${size}</Size>`) +
+      "</Contents>";
+    const ok = "2024-03-01T12:34:56.000Z";
+    for (const [contents, field, key, value] of [
+      [entry("k1", "yesterday", "1"), "LastModified", "k1", "yesterday"],
+      [entry("k2", null, "1"), "LastModified", "k2", ""],
+      [entry("k3", ok, "1e3"), "Size", "k3", "1e3"],
+      [entry("k4", ok, " 42"), "Size", "k4", " 42"],
+      [entry("k5", ok, ""), "Size", "k5", ""],
+      [entry("k6", ok, null), "Size", "k6", ""],
+      [entry("k7", ok, "-1"), "Size", "k7", "-1"],
+      [entry(null, ok, "1"), "Key", "", ""],
+    ]) {
+      const body = listXml(obj("fine") + contents);
+      const e = await rejects(mk(stub({ status: 200, body }).f).listObjectsV2({ bucket: "bkt" }), S3Error);
+      assert.equal(e.code, "InvalidResponse");
+      assert.equal(e.key, key);
+      assert.equal(e.bucket, "bkt");
+      assert.equal(
+        e.message,
+        `listing "bkt": key ${JSON.stringify(key)} has an invalid ${field} ${JSON.stringify(value)}`,
+      );
+    }
+  });
+
+  test("EncodingType url with a malformed %-escape in a Key or CommonPrefix: InvalidResponse, not a URIError", async () => {
+    for (const [inner, field, key] of [
+      [obj("bad%E0%A4%A"), "Key", "bad%E0%A4%A"],
+      [obj("ok") + "<CommonPrefixes><Prefix>dir%zz/</Prefix></CommonPrefixes>", "CommonPrefix", "dir%zz/"],
+    ]) {
+      const body = listXml(inner, "<EncodingType>url</EncodingType>");
+      const e = await rejects(
+        mk(stub({ status: 200, body }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" }),
+        S3Error,
+      );
+      assert.equal(e.code, "InvalidResponse");
+      assert.equal(e.key, key);
+      assert.match(e.message, new RegExp(`has an invalid ${field} `));
+    }
   });
 
   test("a 200 that is not a ListBucketResult is an error saying what came back", async () => {
@@ -833,6 +899,10 @@ describe("abort and timeouts", () => {
   });
 });
 
+/** When a request was signed (its x-amz-date), in ms. */
+const signedAt = (call: Call) =>
+  Date.parse(call.headers["x-amz-date"].replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, "$1-$2-$3T$4:$5:$6Z"));
+
 describe("clock skew", () => {
   test("RequestTimeTooSkewed with a Date 1 h ahead: retried once, signed with the corrected clock, kept afterwards", async () => {
     const ahead = Date.now() + 3600_000;
@@ -871,17 +941,31 @@ describe("clock skew", () => {
     assert.equal(s.calls.length, 2);
   });
 
-  test("a successful response with a far-off Date corrects later signing", async () => {
-    const ahead = Date.now() + 20 * 60_000;
-    const s = stub(
-      { status: 200, headers: { date: new Date(ahead).toUTCString() }, body: "" },
-      { status: 200, body: "" },
-    );
-    const c = mk(s.f);
-    await c.headObject({ bucket: "b", key: "k" });
-    await c.headObject({ bucket: "b", key: "k" });
-    const d = s.calls[1].headers["x-amz-date"];
-    assert.equal(d.slice(0, 13), new Date(ahead).toISOString().replace(/[-:]/g, "").slice(0, 13));
+  test("a success's Date, however far off, never re-bases signing (a proxy or cache may send a stale one)", async () => {
+    for (const offset of [20 * 60_000, -365 * 86_400_000]) {
+      const far = new Date(Date.now() + offset).toUTCString();
+      const s = stub(
+        { status: 200, headers: { date: far }, body: "" },
+        { status: 200, headers: { date: far }, body: listXml("") },
+        { status: 200, body: "" },
+      );
+      const c = mk(s.f);
+      await c.headObject({ bucket: "b", key: "k" });
+      await c.listObjectsV2({ bucket: "b" });
+      await c.headObject({ bucket: "b", key: "k" });
+      assert.ok(Math.abs(signedAt(s.calls[2]) - Date.now()) < 60_000, "signed with the local clock");
+    }
+  });
+
+  test("a 403 without a code whose Date is far off: retried once at server time; a 403 with a near Date is not", async () => {
+    const ahead = Date.now() + 3_600_000;
+    const s = stub({ status: 403, headers: { date: new Date(ahead).toUTCString() } }, { status: 200, body: "" });
+    await mk(s.f, { maxAttempts: 1 }).headObject({ bucket: "b", key: "k" });
+    assert.equal(s.calls.length, 2);
+    assert.ok(Math.abs(signedAt(s.calls[1]) - ahead) < 60_000);
+    const near = stub({ status: 403 }, { status: 200, body: "" });
+    assert.equal((await rejects(mk(near.f).headObject({ bucket: "b", key: "k" }), S3Error)).code, "Forbidden");
+    assert.equal(near.calls.length, 1);
   });
 });
 
