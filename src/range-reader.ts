@@ -126,6 +126,7 @@ export function openRange(context: DownloadContext, start: number, end: number, 
     reader?.cancel().catch(() => {}); // frees a stalled connection (a no-op on an ended one)
     reader = pending = undefined;
     for (;;) {
+      if (cancelled) throw cancelled.reason;
       if (resumesLeft-- < 1) fail(lastBreak);
       options.signal?.throwIfAborted();
       let response: GetObjectResult;
@@ -139,7 +140,8 @@ export function openRange(context: DownloadContext, start: number, end: number, 
         }
         continue; // a transient failure after the client's retries: spend one resume
       }
-      return accept(response);
+      if (cancelled) response.body.cancel().catch(() => {}); // cancelled while the request was on its way
+      else return accept(response);
     }
   };
 

@@ -10,7 +10,7 @@ import { S3Client, type GetObjectResult } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
 import { DownloadError, NetworkError, S3Error } from "../src/errors.ts";
 import { downloadToFile } from "../src/node/index.ts";
-import { randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
+import { compositeChecksums, randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
 
 const MiB = 1 << 20;
 let srv: RangeServer;
@@ -25,6 +25,7 @@ beforeEach(() => {
   srv.faults = { cuts: [], lieLength: 0, badChecksum: false, chunk: 64 * 1024 };
   srv.requests.length = 0;
   srv.bytesSent = 0;
+  srv.peakActiveGets = 0;
 });
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -33,7 +34,7 @@ async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(parts));
 }
 const same = (a: Uint8Array, b: Uint8Array) => assert.ok(Buffer.from(a).equals(Buffer.from(b)), `bytes differ (${a.length} vs ${b.length})`);
-const gets = () => srv.requests.filter((r) => r.method === "GET");
+const gets = (key?: string) => srv.requests.filter((r) => r.method === "GET" && (!key || r.key === key));
 const isDownloadError = (code: string) => (e: unknown) => {
   assert.ok(e instanceof DownloadError, `expected DownloadError ${code}, got ${e}`);
   assert.equal(e.code, code, e.message);
@@ -232,6 +233,277 @@ describe("downloadFile", () => {
     const sent = srv.bytesSent;
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(srv.bytesSent - sent < 8 * MiB, `cancel stops the transfer (${srv.bytesSent - sent} bytes after it)`);
+  });
+});
+
+describe("downloadFile: low-speed limit and what servers send back", () => {
+  test("a body that trickles (under minBytesPerSecond for idleTimeoutMs) is resumed, then fails as Stalled", async () => {
+    srv.put("slow.bin", randomData(64 * 1024, 30));
+    srv.faults.trickle = { bytes: 4, everyMs: 20 }; // 200 B/s: never idle, far under 1 KiB/s
+    const t0 = Date.now();
+    const d = await downloadFile(client, { bucket: "b", key: "slow.bin", idleTimeoutMs: 300, maxResumes: 2 });
+    await assert.rejects(readAll(d.body), (e: any) => isDownloadError("Stalled")(e) && e.received > 0 && e.received < 64 * 1024);
+    assert.equal(gets().length, 3, "two resumes, then the typed error");
+    assert.ok(Date.now() - t0 < 5000, `gave up in ${Date.now() - t0} ms`);
+  });
+
+  test("a trickling first connection is dropped and the resume completes byte-exactly", async () => {
+    const data = randomData(200_000, 31);
+    srv.put("slow2.bin", data);
+    srv.faults.trickle = { bytes: 16, everyMs: 10 };
+    srv.faults.onGet = (n) => n === 2 && (srv.faults.trickle = undefined);
+    const d = await downloadFile(client, { bucket: "b", key: "slow2.bin", idleTimeoutMs: 250 });
+    same(await readAll(d.body), data);
+    assert.equal(gets().length, 2);
+  });
+
+  test("minBytesPerSecond: a slow consumer is not taken for a slow server", async () => {
+    const data = randomData(2 * MiB, 32);
+    srv.put("c.bin", data);
+    // 2 MiB over 8 pauses of 150 ms: 1.7 MiB/s of wall time, under the limit; the network itself is far faster.
+    const d = await downloadFile(client, { bucket: "b", key: "c.bin", idleTimeoutMs: 200, minBytesPerSecond: 2 * MiB });
+    const reader = d.body.getReader(), parts: Uint8Array[] = [];
+    for (let r; !(r = await reader.read()).done; ) {
+      parts.push(r.value);
+      if (parts.length % 4 === 0) await new Promise((ok) => setTimeout(ok, 150));
+    }
+    same(new Uint8Array(Buffer.concat(parts)), data);
+    assert.equal(gets().length, 1, "no resume: the time went to the consumer");
+  });
+
+  test("a chunked response without Content-Length: a typed DownloadError, never a wrong body", async () => {
+    srv.put("ch.bin", randomData(300_000, 33));
+    srv.faults.chunked = "all";
+    for (const concurrency of [1, 4]) {
+      const d = await downloadFile(client, { bucket: "b", key: "ch.bin", concurrency, partSize: 64 * 1024 });
+      await assert.rejects(readAll(d.body), (e: any) => e instanceof DownloadError);
+    }
+  });
+
+  test("chunked ranges (no Content-Length) are counted against the range asked: exact bytes", async () => {
+    const data = randomData(300_000, 34);
+    srv.put("chr.bin", data);
+    srv.faults.chunked = "ranged";
+    srv.faults.cuts = [150_000];
+    same(await readAll((await downloadFile(client, { bucket: "b", key: "chr.bin", concurrency: 3, partSize: 64 * 1024 })).body), data);
+    same(await readAll((await downloadFile(client, { bucket: "b", key: "chr.bin", range: "bytes=1000-" })).body), data.subarray(1000));
+  });
+
+  test("a server that ignores Range: a caller's range and parallel parts still get exactly their bytes", async () => {
+    const data = randomData(700_000, 35);
+    srv.put("ir.bin", data);
+    srv.faults.ignoreRange = true;
+    const ranged = await downloadFile(client, { bucket: "b", key: "ir.bin", range: "bytes=100-199" });
+    assert.equal(ranged.size, 100);
+    same(await readAll(ranged.body), data.subarray(100, 200));
+    same(await readAll((await downloadFile(client, { bucket: "b", key: "ir.bin", range: "bytes=-50" })).body), data.subarray(-50));
+    const parallel = await downloadFile(client, { bucket: "b", key: "ir.bin", concurrency: 4, partSize: 100_000 });
+    same(await readAll(parallel.body), data);
+    assert.equal(parallel.verified, "crc32");
+  });
+
+  test("a 206 whose Content-Range is not the range asked: InvalidResponse (caller range and parallel parts)", async () => {
+    srv.put("sh.bin", randomData(700_000, 36));
+    srv.faults.shiftContentRange = 1;
+    const ranged = downloadFile(client, { bucket: "b", key: "sh.bin", range: "bytes=100-199" }).then((d) => readAll(d.body));
+    await assert.rejects(ranged, isDownloadError("InvalidResponse"));
+    const d = await downloadFile(client, { bucket: "b", key: "sh.bin", concurrency: 4, partSize: 100_000 });
+    await assert.rejects(readAll(d.body), isDownloadError("InvalidResponse"));
+  });
+
+  test("a server that ignores If-Match: a new version mid-download is ObjectChanged (sequential and parallel)", async () => {
+    srv.faults.ignoreIfMatch = true;
+    for (const concurrency of [1, 4]) {
+      srv.put("im.bin", randomData(2 * MiB, 37));
+      srv.faults.cuts = [300_000];
+      let count = 0;
+      srv.faults.onGet = () => ++count === 2 && srv.put("im.bin", randomData(2 * MiB, 38));
+      srv.requests.length = 0;
+      const d = await downloadFile(client, { bucket: "b", key: "im.bin", concurrency, partSize: 512 * 1024 });
+      await assert.rejects(readAll(d.body), isDownloadError("ObjectChanged"));
+      srv.faults.onGet = undefined;
+    }
+  });
+});
+
+describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
+  const parallel = (key: string, extra: object = {}) =>
+    downloadFile(client, { bucket: "b", key, concurrency: 4, partSize: 256 * 1024, ...extra });
+
+  test("every boundary alignment: sizes around part multiples, byte-exact, one GET per part, If-Match on each range", async () => {
+    const partSize = 64 * 1024;
+    for (const size of [partSize + 1, 2 * partSize - 1, 2 * partSize, 2 * partSize + 1, 5 * partSize, 7 * partSize + 12_345]) {
+      const data = randomData(size, size);
+      const o = srv.put("al.bin", data);
+      srv.requests.length = 0;
+      const d = await downloadFile(client, { bucket: "b", key: "al.bin", concurrency: 3, partSize });
+      assert.equal(d.size, size);
+      same(await readAll(d.body), data);
+      const g = gets(), parts = Math.ceil(size / partSize);
+      assert.equal(g.length, parts, `size ${size}`);
+      assert.equal(g[0].range, undefined);
+      assert.equal(g[0].checksumMode, "ENABLED");
+      const ranges = g.slice(1).map((q) => q.range).sort((a, b) => +/\d+/.exec(a!)![0] - +/\d+/.exec(b!)![0]);
+      assert.deepEqual(ranges, Array.from({ length: parts - 1 }, (_, i) => `bytes=${(i + 1) * partSize}-${Math.min((i + 2) * partSize, size) - 1}`));
+      assert.ok(g.slice(1).every((q) => q.ifMatch === `"${o.etag}"`));
+    }
+  });
+
+  test("an object of one part costs one request, as without concurrency", async () => {
+    const data = randomData(256 * 1024, 40);
+    srv.put("one.bin", data);
+    same(await readAll((await parallel("one.bin")).body), data);
+    assert.equal(gets().length, 1);
+  });
+
+  test("ranges run in parallel, are delivered in order, and progress only grows to the total", async () => {
+    const data = randomData(4 * MiB + 5, 41);
+    srv.put("par.bin", data);
+    srv.faults.trickle = { bytes: 16 * 1024, everyMs: 2 }; // ~8 MiB/s per connection: ranges overlap in time
+    const progress: number[] = [];
+    const d = await parallel("par.bin", { onProgress: (p: any) => (assert.equal(p.total, data.length), progress.push(p.loaded)) });
+    same(await readAll(d.body), data);
+    assert.ok(srv.peakActiveGets >= 3, `peak ${srv.peakActiveGets} bodies at once`);
+    // The first (whole-object) response is closed by the client once part 0 is in; the server may
+    // notice a moment after the next range started.
+    assert.ok(srv.peakActiveGets <= 5, `peak ${srv.peakActiveGets}`);
+    assert.equal(progress.at(-1), data.length);
+    assert.ok(progress.every((v, i) => i === 0 || v > progress[i - 1]), "progress increases");
+  });
+
+  test("every full-object checksum is verified across ranges by CRC combination (crc64nvme, crc32c, crc32) or in order (sha256)", async () => {
+    const data = randomData(3 * MiB + 777, 42);
+    const all = srv.put("sum.bin", data, { all: true }).checksums;
+    for (const name of ["crc64nvme", "crc32c", "crc32", "sha256"]) {
+      srv.put("sum.bin", data, { checksums: { [name]: all[name] }, checksumType: "FULL_OBJECT" });
+      const d = await parallel("sum.bin");
+      assert.equal(d.verified, name);
+      same(await readAll(d.body), data);
+      const bad = Buffer.from(all[name], "base64");
+      bad[0] ^= 1;
+      srv.put("sum.bin", data, { checksums: { [name]: bad.toString("base64") } });
+      const wrong = await parallel("sum.bin");
+      await assert.rejects(readAll(wrong.body), isDownloadError("ChecksumMismatch"));
+    }
+  });
+
+  test("no checksum from the server: verified is undefined and unverifiedReason says why", async () => {
+    srv.put("none.bin", randomData(MiB, 43), { checksums: {} });
+    for (const concurrency of [1, 4]) {
+      const d = await parallel("none.bin", { concurrency });
+      assert.equal(d.verified, undefined);
+      assert.match(d.unverifiedReason!, /no checksum/);
+      await readAll(d.body);
+    }
+  });
+
+  test("connections broken at random offsets (seeded) in parallel: each range resumes on its own, byte-exactly", async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const r = rng(100 + seed), size = 2 * MiB + Math.floor(r() * MiB);
+      const data = randomData(size, seed + 50);
+      const o = srv.put("pcut.bin", data, { all: true });
+      srv.faults.cuts = Array.from({ length: 6 }, () => 1 + Math.floor(r() * (size - 1))).sort((a, b) => a - b);
+      const cuts = new Set(srv.faults.cuts).size;
+      srv.requests.length = 0;
+      const d = await parallel("pcut.bin");
+      assert.equal(d.verified, "crc64nvme");
+      same(await readAll(d.body), data);
+      const g = gets(), parts = Math.ceil(size / (256 * 1024));
+      assert.ok(g.length >= parts + 1 && g.length <= parts + cuts, `seed ${seed}: ${g.length} GETs for ${parts} parts and ${cuts} cuts`);
+      assert.ok(g.slice(1).every((q) => q.ifMatch === `"${o.etag}"`));
+    }
+  });
+
+  test("the object changes mid-download: ObjectChanged, never spliced", async () => {
+    const data = randomData(3 * MiB, 44);
+    srv.put("pv.bin", data);
+    srv.faults.onGet = (n) => n === 3 && srv.put("pv.bin", randomData(3 * MiB, 45));
+    const d = await parallel("pv.bin");
+    const got: Uint8Array[] = [];
+    await assert.rejects(async () => { for await (const c of d.body as any) got.push(c); }, isDownloadError("ObjectChanged"));
+    const delivered = new Uint8Array(Buffer.concat(got));
+    same(delivered, data.subarray(0, delivered.length));
+  });
+
+  test("a slow consumer: no range is requested beyond concurrency parts ahead, and buffered bytes stay under concurrency × partSize", async () => {
+    const partSize = 256 * 1024, concurrency = 4;
+    srv.put("bp.bin", randomData(32 * MiB, 46));
+    const d = await downloadFile(client, { bucket: "b", key: "bp.bin", concurrency, partSize });
+    const reader = d.body.getReader();
+    let consumed = 0;
+    while (consumed < MiB) consumed += (await reader.read()).value!.length;
+    await new Promise((r) => setTimeout(r, 500));
+    const starts = gets("bp.bin").slice(1).map((q) => +/^bytes=(\d+)/.exec(q.range!)![1]);
+    const farthest = Math.max(...starts);
+    assert.ok(farthest < consumed + concurrency * partSize, `range at ${farthest} requested with ${consumed} consumed`);
+    // Bytes received and not yet delivered: the ranges requested (each whole) less what was consumed.
+    const requested = farthest + partSize;
+    assert.ok(requested - consumed <= (concurrency + 1) * partSize, `${requested - consumed} bytes held`);
+    const before = gets("bp.bin").length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(gets("bp.bin").length, before, "no new range while the consumer waits");
+    await reader.cancel();
+  });
+
+  test("abort cancels every range at once: the body errors with the reason, every connection closes, nothing more is requested", async () => {
+    srv.put("pa.bin", randomData(16 * MiB, 47));
+    srv.faults.chunk = 16 * 1024;
+    srv.faults.trickle = { bytes: 16 * 1024, everyMs: 5 };
+    const ac = new AbortController();
+    const d = await parallel("pa.bin", { signal: ac.signal, partSize: 4 * MiB });
+    const reader = d.body.getReader();
+    await reader.read();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(srv.activeGets >= 2, `${srv.activeGets} ranges open`);
+    const reason = new Error("stop");
+    ac.abort(reason);
+    await assert.rejects(async () => { for (;;) if ((await reader.read()).done) break; }, (e) => e === reason);
+    const count = gets().length;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(srv.activeGets, 0, "every range connection closed");
+    assert.equal(gets().length, count);
+  });
+
+  test("cancel of the body stops every range", async () => {
+    srv.put("pc.bin", randomData(16 * MiB, 48));
+    srv.faults.trickle = { bytes: 16 * 1024, everyMs: 5 };
+    const d = await parallel("pc.bin");
+    const reader = d.body.getReader();
+    await reader.read();
+    await reader.cancel();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(srv.activeGets, 0);
+  });
+
+  test("a COMPOSITE (multipart) checksum is verified part by part (partNumber GETs), with the parts' own layout", async () => {
+    const data = randomData(3 * MiB + 1000, 49), sizes = [MiB + 500, MiB + 500, MiB];
+    for (const algorithm of ["crc32", "crc32c"] as const) {
+      const composite = compositeChecksums(data, sizes, algorithm);
+      srv.put("mp.bin", data, composite);
+      srv.requests.length = 0;
+      srv.faults.cuts = [MiB + 700_000];
+      const d = await parallel("mp.bin", { partSize: 512 * 1024 });
+      assert.equal(d.verified, `${algorithm} per part`);
+      same(await readAll(d.body), data);
+      assert.deepEqual(gets().filter((q) => /partNumber/.test(q.query)).map((q) => /partNumber=(\d+)/.exec(q.query)![1]).sort(), ["1", "2", "3"]);
+      // One wrong part checksum: that part fails.
+      composite.parts[1].checksums[algorithm] = composite.parts[0].checksums[algorithm];
+      srv.put("mp.bin", data, composite);
+      await assert.rejects(readAll((await parallel("mp.bin")).body), isDownloadError("ChecksumMismatch"));
+      // Without concurrency, no part boundaries: reported, not silently passed.
+      const sequential = await downloadFile(client, { bucket: "b", key: "mp.bin" });
+      assert.equal(sequential.verified, undefined);
+      assert.match(sequential.unverifiedReason!, /COMPOSITE/);
+      same(await readAll(sequential.body), data);
+    }
+  });
+
+  test("a COMPOSITE checksum whose part list does not match the composite value: ChecksumMismatch", async () => {
+    const data = randomData(2 * MiB, 50);
+    const composite = compositeChecksums(data, [MiB, MiB], "crc32");
+    composite.checksums.crc32 = compositeChecksums(randomData(2 * MiB, 51), [MiB, MiB], "crc32").checksums.crc32;
+    srv.put("mp2.bin", data, composite);
+    await assert.rejects(readAll((await parallel("mp2.bin")).body), isDownloadError("ChecksumMismatch"));
   });
 });
 

@@ -1,19 +1,41 @@
 // Download an object into a file, atomically (Node only).
 import type { S3Client } from "../client.ts";
-import { downloadFile, type Download, type DownloadOptions } from "../download.ts";
+import { downloadPartsTo } from "../download-parallel.ts";
+import { downloadSequential, openDownload, type Download, type DownloadOptions } from "../download.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 
 const WRITE_BATCH = 256 * 1024;
 
 /**
  * Download an object to `path` atomically (writeFileAtomic): a failed or aborted download, or one
- * that fails verification, leaves nothing under the final name.
+ * that fails verification, leaves nothing under the final name. With concurrency > 1 the ranges are
+ * written at their offsets into the temp file as they arrive (no reordering buffer: one chunk per
+ * connection is held) and the file is renamed when every byte is in and verified.
  */
 export async function downloadToFile(
   client: Pick<S3Client, "getObject">,
   o: DownloadOptions & { path: string },
 ): Promise<Omit<Download, "body"> & { path: string }> {
-  const { body, ...d } = await downloadFile(client, o);
+  const opened = await openDownload(client, o);
+  if (opened.parallel) {
+    const { context, first } = opened;
+    let verification: Pick<Download, "verified" | "unverifiedReason"> = {};
+    try {
+      await writeFileAtomic(o.path, async (fh) => {
+        verification = await downloadPartsTo(opened, async (chunk, offset) => {
+          // A short positional write (rare: a full disk reports ENOSPC instead) writes the rest.
+          for (let done = 0; done < chunk.length; )
+            done += (await fh.write(chunk, done, chunk.length - done, offset + done)).bytesWritten;
+        });
+      });
+    } catch (e) {
+      await first.body.cancel(e).catch(() => {}); // releases the first connection if it was never read
+      throw e;
+    }
+    const { etag, objectSize: size } = context;
+    return { size, etag, contentType: first.contentType, lastModified: first.lastModified, ...verification, path: o.path };
+  }
+  const { body, ...d } = downloadSequential(opened);
   try {
     // Chunks are gathered up to WRITE_BATCH bytes and written together (one writev) before more
     // are pulled: backpressure end to end, the network is read only as fast as the disk writes,
