@@ -26,7 +26,7 @@ describe("nodeFetch on a local server", () => {
   test("is marked rawPath for S3Client", () => assert.equal(nodeFetch.rawPath, true));
 
   test("sends the path and query exactly as written: no dot-segment collapsing, no re-encoding", async () => {
-    server.handler = (_q, s) => s.end("ok");
+    server.handler = (_request, reply) => reply.end("ok");
     const paths = [
       "/b/a/../c",
       "/b/./x",
@@ -36,8 +36,8 @@ describe("nodeFetch on a local server", () => {
       "/b//double//slash/",
     ];
     for (const p of paths) {
-      const r = await nodeFetch(server.url + p);
-      assert.equal(await r.text(), "ok");
+      const response = await nodeFetch(server.url + p);
+      assert.equal(await response.text(), "ok");
       assert.equal(server.seen.at(-1)!.url, p);
     }
     // A URL object is already normalized by WHATWG URL; it is sent as it stands. No path -> "/".
@@ -48,7 +48,7 @@ describe("nodeFetch on a local server", () => {
   });
 
   test("method, request headers (object, Headers, pairs) and bodies (string, Uint8Array, ArrayBuffer) arrive", async () => {
-    server.handler = (_q, s) => s.end();
+    server.handler = (_request, reply) => reply.end();
     const body = randomBytes(100_000);
     for (const [headers, b, want] of [
       [{ "X-One": "1", "x-amz-meta-k": "v v" }, "héllo", Buffer.from("héllo")],
@@ -62,15 +62,15 @@ describe("nodeFetch on a local server", () => {
         body,
       ],
     ] as [HeadersInit, BodyInit, Buffer][]) {
-      const r = await nodeFetch(server.url + "/put", { method: "PUT", headers, body: b });
-      assert.equal(r.status, 200);
-      const s = server.seen.at(-1)!;
-      assert.equal(s.method, "PUT");
-      assert.equal(s.headers["x-one"], "1");
-      assert.equal(s.headers["x-amz-meta-k"], "v v");
-      assert.equal(s.headers["content-length"], String(want.length));
-      assert.equal(s.headers.host, new URL(server.url).host);
-      assert.ok(s.body.equals(want));
+      const response = await nodeFetch(server.url + "/put", { method: "PUT", headers, body: b });
+      assert.equal(response.status, 200);
+      const sent = server.seen.at(-1)!;
+      assert.equal(sent.method, "PUT");
+      assert.equal(sent.headers["x-one"], "1");
+      assert.equal(sent.headers["x-amz-meta-k"], "v v");
+      assert.equal(sent.headers["content-length"], String(want.length));
+      assert.equal(sent.headers.host, new URL(server.url).host);
+      assert.ok(sent.body.equals(want));
     }
     await nodeFetch(server.url + "/empty-put", { method: "PUT", body: "" });
     assert.equal(server.seen.at(-1)!.headers["content-length"], "0");
@@ -78,53 +78,55 @@ describe("nodeFetch on a local server", () => {
   });
 
   test("status, status text, repeated response headers and body round-trip", async () => {
-    server.handler = (_q, s) => {
-      s.setHeader("x-rep", ["a", "b"]);
-      s.setHeader("set-cookie", ["c=1", "d=2"]);
-      s.writeHead(207, "Multi Things", { "content-type": "application/xml", etag: '"abc"' }).end("<x/>");
+    server.handler = (_request, reply) => {
+      reply.setHeader("x-rep", ["a", "b"]);
+      reply.setHeader("set-cookie", ["c=1", "d=2"]);
+      reply.writeHead(207, "Multi Things", { "content-type": "application/xml", etag: '"abc"' }).end("<x/>");
     };
-    const r = await nodeFetch(server.url + "/h");
-    assert.ok(r instanceof NodeResponse);
-    assert.equal(r.status, 207);
-    assert.equal(r.statusText, "Multi Things");
-    assert.equal(r.ok, true);
-    assert.equal(r.headers.get("x-rep"), "a, b");
-    assert.deepEqual(r.headers.getSetCookie(), ["c=1", "d=2"]);
-    assert.equal(r.headers.get("etag"), '"abc"');
-    assert.equal(await r.text(), "<x/>");
-    server.handler = (_q, s) => s.writeHead(503, { "retry-after": "1" }).end("busy");
-    const e = await nodeFetch(server.url + "/e");
-    assert.equal(e.status, 503);
-    assert.equal(e.ok, false);
-    assert.equal(await e.text(), "busy");
+    const response = await nodeFetch(server.url + "/h");
+    assert.ok(response instanceof NodeResponse);
+    assert.equal(response.status, 207);
+    assert.equal(response.statusText, "Multi Things");
+    assert.equal(response.ok, true);
+    assert.equal(response.headers.get("x-rep"), "a, b");
+    assert.deepEqual(response.headers.getSetCookie(), ["c=1", "d=2"]);
+    assert.equal(response.headers.get("etag"), '"abc"');
+    assert.equal(await response.text(), "<x/>");
+    server.handler = (_request, reply) => reply.writeHead(503, { "retry-after": "1" }).end("busy");
+    const busy = await nodeFetch(server.url + "/e");
+    assert.equal(busy.status, 503);
+    assert.equal(busy.ok, false);
+    assert.equal(await busy.text(), "busy");
   });
 
   test("HEAD, 204 and 304 have a null body; the next request to the origin is answered", async () => {
-    server.handler = (q, s) => {
-      if (q.url == "/304") return s.writeHead(304, { etag: '"e"' }).end();
-      if (q.url == "/204") return s.writeHead(204).end();
-      s.writeHead(200, { "content-length": "5", "x-amz-meta-a": "1" }).end(q.method == "HEAD" ? undefined : "hello");
+    server.handler = (request, reply) => {
+      if (request.url == "/304") return reply.writeHead(304, { etag: '"e"' }).end();
+      if (request.url == "/204") return reply.writeHead(204).end();
+      reply
+        .writeHead(200, { "content-length": "5", "x-amz-meta-a": "1" })
+        .end(request.method == "HEAD" ? undefined : "hello");
     };
-    const h = await nodeFetch(server.url + "/obj", { method: "HEAD" });
-    assert.equal(h.status, 200);
-    assert.equal(h.body, null);
-    assert.equal(h.headers.get("content-length"), "5");
-    assert.equal(h.headers.get("x-amz-meta-a"), "1");
+    const head = await nodeFetch(server.url + "/obj", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, null);
+    assert.equal(head.headers.get("content-length"), "5");
+    assert.equal(head.headers.get("x-amz-meta-a"), "1");
     for (const st of [304, 204]) {
-      const r = await nodeFetch(server.url + "/" + st);
-      assert.equal(r.status, st);
-      assert.equal(r.body, null);
+      const response = await nodeFetch(server.url + "/" + st);
+      assert.equal(response.status, st);
+      assert.equal(response.body, null);
     }
     assert.equal(await (await nodeFetch(server.url + "/obj")).text(), "hello");
   });
 
   test("abort before the headers rejects with signal.reason; an aborted signal rejects at once", async () => {
-    server.handler = (_q, s) => setTimeout(() => s.destroyed || s.end("late"), 2000);
-    const c = new AbortController(),
+    server.handler = (_request, reply) => setTimeout(() => reply.destroyed || reply.end("late"), 2000);
+    const controller = new AbortController(),
       why = new Error("caller gave up");
     const t0 = Date.now();
-    setTimeout(() => c.abort(why), 50);
-    await assert.rejects(nodeFetch(server.url + "/slow", { signal: c.signal }), (e) => e === why);
+    setTimeout(() => controller.abort(why), 50);
+    await assert.rejects(nodeFetch(server.url + "/slow", { signal: controller.signal }), (e) => e === why);
     assert.ok(Date.now() - t0 < 1000);
     const n = server.seen.length;
     await assert.rejects(
@@ -136,27 +138,27 @@ describe("nodeFetch on a local server", () => {
   });
 
   test("abort during the body errors the body stream with signal.reason and closes the connection", async () => {
-    server.handler = (_q, s) => {
-      s.writeHead(200, { "content-length": String(10 * MiB) });
-      s.write(Buffer.alloc(1000, 1)); // then stall
+    server.handler = (_request, reply) => {
+      reply.writeHead(200, { "content-length": String(10 * MiB) });
+      reply.write(Buffer.alloc(1000, 1)); // then stall
     };
-    const c = new AbortController(),
+    const controller = new AbortController(),
       why = new Error("stop now");
-    const r = await nodeFetch(server.url + "/stall", { signal: c.signal });
-    const rd = r.body!.getReader();
-    assert.equal((await rd.read()).value!.length, 1000);
-    const pending = rd.read();
-    c.abort(why);
+    const response = await nodeFetch(server.url + "/stall", { signal: controller.signal });
+    const reader = response.body!.getReader();
+    assert.equal((await reader.read()).value!.length, 1000);
+    const pending = reader.read();
+    controller.abort(why);
     await assert.rejects(pending, (e) => e === why);
     await sleep(100);
     assert.ok(server.closed.includes("/stall"), "the server's response was cut");
   });
 
   test("a connection error is a TypeError with the node error as cause", async () => {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
+    const refused = createServer();
+    await new Promise<void>((r) => refused.listen(0, "127.0.0.1", r));
+    const port = (refused.address() as AddressInfo).port;
+    await new Promise((r) => refused.close(r));
     await assert.rejects(
       nodeFetch(`http://127.0.0.1:${port}/x`),
       (e: any) => e instanceof TypeError && (e.cause as any)?.code == "ECONNREFUSED",
@@ -166,28 +168,28 @@ describe("nodeFetch on a local server", () => {
   });
 
   test("a connection broken mid-body errors the body stream (never a silent short body)", async () => {
-    server.handler = (_q, s) => {
-      s.writeHead(200, { "content-length": "100000" });
-      s.write(Buffer.alloc(30000, 2), () => setTimeout(() => s.destroy(), 20));
+    server.handler = (_request, reply) => {
+      reply.writeHead(200, { "content-length": "100000" });
+      reply.write(Buffer.alloc(30000, 2), () => setTimeout(() => reply.destroy(), 20));
     };
-    const r = await nodeFetch(server.url + "/cut");
-    await assert.rejects(readAll(r.body!), (e: any) => e instanceof TypeError);
+    const response = await nodeFetch(server.url + "/cut");
+    await assert.rejects(readAll(response.body!), (e: any) => e instanceof TypeError);
   });
 
   test("cancelling the body closes the connection", async () => {
-    server.handler = (_q, s) => {
-      s.writeHead(200, { "content-length": String(50 * MiB) });
+    server.handler = (_request, reply) => {
+      reply.writeHead(200, { "content-length": String(50 * MiB) });
       const chunk = Buffer.alloc(MiB);
       const pump = () => {
-        while (!s.destroyed && s.write(chunk));
-        if (!s.destroyed) s.once("drain", pump);
+        while (!reply.destroyed && reply.write(chunk));
+        if (!reply.destroyed) reply.once("drain", pump);
       };
       pump();
     };
-    const r = await nodeFetch(server.url + "/cancel");
-    const rd = r.body!.getReader();
-    await rd.read();
-    await rd.cancel();
+    const response = await nodeFetch(server.url + "/cancel");
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel();
     await sleep(100);
     assert.ok(server.closed.includes("/cancel"));
   });
@@ -196,22 +198,22 @@ describe("nodeFetch on a local server", () => {
     const TOTAL = 128 * MiB,
       chunk = Buffer.alloc(MiB, 3);
     let written = 0;
-    server.handler = (_q, s) => {
-      s.writeHead(200, { "content-length": String(TOTAL) });
+    server.handler = (_request, reply) => {
+      reply.writeHead(200, { "content-length": String(TOTAL) });
       const pump = () => {
-        while (!s.destroyed && written < TOTAL) {
+        while (!reply.destroyed && written < TOTAL) {
           written += chunk.length;
-          if (!s.write(chunk)) return void s.once("drain", pump);
+          if (!reply.write(chunk)) return void reply.once("drain", pump);
         }
-        s.end();
+        reply.end();
       };
       pump();
     };
-    const r = await nodeFetch(server.url + "/big");
-    const rd = r.body!.getReader();
+    const response = await nodeFetch(server.url + "/big");
+    const reader = response.body!.getReader();
     let read = 0;
     for (let i = 0; i < 5; i++) {
-      read += (await rd.read()).value!.length;
+      read += (await reader.read()).value!.length;
       await sleep(60);
     }
     const ahead = written - read;
@@ -219,7 +221,7 @@ describe("nodeFetch on a local server", () => {
     // backpressure the server ran ~50 MiB ahead in this time.
     assert.ok(ahead < 16 * MiB, `server ran ${(ahead / MiB).toFixed(1)} MiB ahead of the reader`);
     // And reading on still delivers every byte.
-    for (let x; !(x = await rd.read()).done;) read += x.value.length;
+    for (let x; !(x = await reader.read()).done;) read += x.value.length;
     assert.equal(read, TOTAL);
   });
 });
@@ -227,7 +229,7 @@ describe("nodeFetch on a local server", () => {
 describe("downloadToFile through nodeFetch", () => {
   test("a multi-MiB object lands byte-exact (chunks gathered into batched writes)", async () => {
     const data = randomBytes(7 * MiB + 12345);
-    server.handler = (_q, res) => {
+    server.handler = (_request, res) => {
       res.writeHead(200, {
         "content-length": String(data.length),
         etag: '"e1"',
@@ -240,15 +242,15 @@ describe("downloadToFile through nodeFetch", () => {
     const dir = await mkdtemp(join(tmpdir(), "nodefetch-")),
       path = join(dir, "o.bin");
     try {
-      const c = new S3Client({
+      const client = new S3Client({
         endpoint: server.url,
         region: "us-east-1",
         credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
         forcePathStyle: true,
         fetch: nodeFetch,
       });
-      const r = await downloadToFile(c, { bucket: "b", key: "k/../o.bin", path });
-      assert.equal(r.size, data.length);
+      const saved = await downloadToFile(client, { bucket: "b", key: "k/../o.bin", path });
+      assert.equal(saved.size, data.length);
       assert.ok((await readFile(path)).equals(data));
       assert.equal(server.seen.at(-1)!.url.split("?")[0], "/b/k/../o.bin");
     } finally {
@@ -307,19 +309,19 @@ NXML76pIvEvBOW9IIIhgUAh529B3RcjNn5SwYW6AVw==
     process.emitWarning = () => {};
     try {
       for (const host of ["127.0.0.1", "localhost"]) {
-        const r = await nodeFetch(`https://${host}:${port}/big`);
-        assert.equal(r.status, 200);
-        assert.equal(r.headers.get("x-sni"), host == "localhost" ? "localhost" : "false", "SNI only for a name");
-        assert.ok(Buffer.from(await readAll(r.body!)).equals(body));
+        const response = await nodeFetch(`https://${host}:${port}/big`);
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get("x-sni"), host == "localhost" ? "localhost" : "false", "SNI only for a name");
+        assert.ok(Buffer.from(await readAll(response.body!)).equals(body));
       }
       const n = ports.length;
       await (await nodeFetch(`https://localhost:${port}/chunked`)).arrayBuffer();
       assert.equal(ports[n], ports[n - 1], "the TLS connection was reused");
       // A slow reader over TLS still gets every byte.
-      const r = await nodeFetch(`https://127.0.0.1:${port}/big`),
-        rd = r.body!.getReader();
+      const response = await nodeFetch(`https://127.0.0.1:${port}/big`),
+        reader = response.body!.getReader();
       let got = 0;
-      for (let x; !(x = await rd.read()).done; got += x.value.length) if (got < 200_000) await sleep(5);
+      for (let x; !(x = await reader.read()).done; got += x.value.length) if (got < 200_000) await sleep(5);
       assert.equal(got, body.length);
     } finally {
       if (was == null) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
@@ -330,13 +332,13 @@ NXML76pIvEvBOW9IIIhgUAh529B3RcjNn5SwYW6AVw==
 });
 
 describe("nodeFetch with S3Client on a real S3 server", () => {
-  let c: S3Client, bucket: string;
+  let client: S3Client, bucket: string;
   const keys = ["a/../b", "./x", "dir/./y/..", "..", "a/b", "b", "x"];
   const data = new Map(keys.map((k, i) => [k, randomBytes(1000 + i * 977)]));
 
   before(async () => {
     const srv = await s3TestServer();
-    c = new S3Client({
+    client = new S3Client({
       endpoint: srv.endpoint,
       region: srv.region,
       credentials: srv,
@@ -344,23 +346,23 @@ describe("nodeFetch with S3Client on a real S3 server", () => {
       fetch: nodeFetch,
     });
     bucket = uniqueBucket("nodefetch");
-    await c.createBucket({ bucket });
+    await client.createBucket({ bucket });
   });
 
   test('keys with "." and ".." segments: put, get and list byte-exact, each a distinct object', async () => {
     for (const k of keys)
-      await c.putObject({ bucket, key: k, body: data.get(k)!, metadata: { k: encodeURIComponent(k) } });
+      await client.putObject({ bucket, key: k, body: data.get(k)!, metadata: { k: encodeURIComponent(k) } });
     for (const k of keys) {
-      const r = await c.getObject({ bucket, key: k });
-      assert.equal(r.metadata.k, encodeURIComponent(k), `metadata of ${k}`);
-      assert.ok(Buffer.from(await readAll(r.body)).equals(data.get(k)!), `body of ${k}`);
-      const h = await c.headObject({ bucket, key: k });
-      assert.equal(h.size, data.get(k)!.length);
+      const object = await client.getObject({ bucket, key: k });
+      assert.equal(object.metadata.k, encodeURIComponent(k), `metadata of ${k}`);
+      assert.ok(Buffer.from(await readAll(object.body)).equals(data.get(k)!), `body of ${k}`);
+      const head = await client.headObject({ bucket, key: k });
+      assert.equal(head.size, data.get(k)!.length);
     }
     const listed = [];
-    for await (const o of c.listAll({ bucket, maxKeys: 3 })) listed.push([o.key, o.size]);
+    for await (const o of client.listAll({ bucket, maxKeys: 3 })) listed.push([o.key, o.size]);
     assert.deepEqual(listed.sort(), keys.map((k) => [k, data.get(k)!.length]).sort());
-    const dots = await c.listObjectsV2({ bucket, prefix: "a/../", encodingType: "url" });
+    const dots = await client.listObjectsV2({ bucket, prefix: "a/../", encodingType: "url" });
     assert.deepEqual(
       dots.contents.map((o) => o.key),
       ["a/../b"],
@@ -370,22 +372,22 @@ describe("nodeFetch with S3Client on a real S3 server", () => {
   test("downloadFile through nodeFetch: multi-MiB, byte-exact, ranged", async () => {
     const big = randomBytes(5 * MiB + 3),
       key = "dl/./../big.bin";
-    const { etag } = await c.putObject({ bucket, key, body: big });
-    const d = await downloadFile(c, { bucket, key });
-    assert.equal(d.size, big.length);
-    assert.equal(d.etag, etag);
-    assert.ok(Buffer.from(await readAll(d.body)).equals(big));
-    const part = await downloadFile(c, { bucket, key, range: "bytes=1000000-2999999", etag });
+    const { etag } = await client.putObject({ bucket, key, body: big });
+    const download = await downloadFile(client, { bucket, key });
+    assert.equal(download.size, big.length);
+    assert.equal(download.etag, etag);
+    assert.ok(Buffer.from(await readAll(download.body)).equals(big));
+    const part = await downloadFile(client, { bucket, key, range: "bytes=1000000-2999999", etag });
     assert.ok(Buffer.from(await readAll(part.body)).equals(big.subarray(1_000_000, 3_000_000)));
   });
 
   test("errors still come back as S3Error through nodeFetch (404 on a dotted key)", async () => {
     await assert.rejects(
-      c.getObject({ bucket, key: "nope/../nothing" }),
+      client.getObject({ bucket, key: "nope/../nothing" }),
       (e: any) => e.name == "S3Error" && e.status == 404 && e.code == "NoSuchKey",
     );
     await assert.rejects(
-      c.headObject({ bucket, key: "./nothing" }),
+      client.headObject({ bucket, key: "./nothing" }),
       (e: any) => e.name == "S3Error" && e.status == 404,
     );
   });
