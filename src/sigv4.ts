@@ -112,7 +112,7 @@ function normalizePath(path: string): string {
   return "/" + segments.join("/") + (segments.length && path.endsWith("/") ? "/" : "");
 }
 
-const inputError = (field: string, problem: string): never => {
+const throwInputError = (field: string, problem: string): never => {
   throw new InputError(`${field} ${problem}`, field);
 };
 
@@ -131,7 +131,7 @@ export class SigV4Signer {
   constructor(options: SignerOptions) {
     const copy: SignerSettings = { ...options };
     for (const field of ["accessKeyId", "secretAccessKey", "region", "service"] as const)
-      if (typeof copy[field] !== "string" || !copy[field]) inputError(field, NONEMPTY);
+      if (typeof copy[field] !== "string" || !copy[field]) throwInputError(field, NONEMPTY);
     const s3 = copy.service === "s3";
     copy.doubleEncodePath ??= !s3;
     copy.normalizePath ??= !s3;
@@ -148,7 +148,7 @@ export class SigV4Signer {
   async presign(request: SignableRequest, options: SignOptions & { expiresIn: number }): Promise<SignedRequest> {
     const expiresIn = options?.expiresIn;
     if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES)
-      inputError("expiresIn", `must be whole seconds, 1 to ${MAX_EXPIRES} (7 days), not ${expiresIn}`);
+      throwInputError("expiresIn", `must be whole seconds, 1 to ${MAX_EXPIRES} (7 days), not ${expiresIn}`);
     return signRequest(this.settings, request, options, expiresIn);
   }
 }
@@ -162,14 +162,14 @@ async function signRequest(
   const { accessKeyId, secretAccessKey, sessionToken, encodedToken, region, service } = settings;
   const s3 = service === "s3";
   const method = request?.method;
-  if (typeof method !== "string" || !method) inputError("method", NONEMPTY);
+  if (typeof method !== "string" || !method) throwInputError("method", NONEMPTY);
   const date = options.date ?? new Date();
-  if (!(date instanceof Date) || isNaN(+date)) inputError("date", "must be a valid Date");
+  if (!(date instanceof Date) || isNaN(+date)) throwInputError("date", "must be a valid Date");
 
   // Split the URL by hand: new URL() would drop "." / ".." segments and re-escape the path.
   const parts = /^(https?):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(String(request.url));
   if (!parts || !parts[2] || parts[2].includes("@"))
-    inputError(
+    throwInputError(
       "url",
       `must be http(s)://host/path (no user:password@), not ${JSON.stringify(String(request.url).slice(0, 99))}`,
     );
@@ -190,17 +190,18 @@ async function signRequest(
 
   // Headers as they will be sent: lowercase names, each value with only its edges trimmed (as
   // fetch's Headers would), repeated names joined with "," in their original order. The
-  // canonical value (white space runs collapsed to one space) is made when signing; the server
+  // canonical value (runs of spaces and line folds read as one space) is made when signing; the server
   // makes the same from what it receives.
   const headers: Record<string, string> = {};
-  const add = (name: string, value: string | string[]) => {
+  const addHeader = (name: string, value: string | string[]) => {
     name = name.toLowerCase();
     value = (Array.isArray(value) ? value : [value]).map((v) => String(v).replace(EDGE_WHITESPACE, "")).join(",");
     headers[name] = name in headers ? headers[name] + "," + value : value;
   };
   const given = request.headers;
-  if (typeof (given as Headers)?.forEach === "function") (given as Headers).forEach((value, name) => add(name, value));
-  else if (given) for (const name of Object.keys(given)) add(name, (given as Record<string, string>)[name]);
+  if (typeof (given as Headers)?.forEach === "function")
+    (given as Headers).forEach((value, name) => addHeader(name, value));
+  else if (given) for (const name of Object.keys(given)) addHeader(name, (given as Record<string, string>)[name]);
   headers.host ??= authority.toLowerCase().replace(scheme.toLowerCase() === "https" ? /:443$/ : /:80$/, "");
 
   let payloadHash = options.payloadHash;
