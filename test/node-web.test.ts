@@ -62,15 +62,15 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
         sorted.map(([, v]) => v),
       );
       assert.deepEqual(ours.getSetCookie(), theirs.getSetCookie());
-      const fe: string[] = [];
-      ours.forEach((v, k) => fe.push(k + "=" + v));
+      const visited: string[] = [];
+      ours.forEach((value, name) => visited.push(name + "=" + value));
       assert.deepEqual(
-        fe,
+        visited,
         sorted.map(([k, v]) => k + "=" + v),
       );
-      for (const n of ["content-type", "CONTENT-TYPE", "x-a", "set-cookie", "nope", "b"]) {
-        assert.equal(ours.get(n), theirs.get(n), n);
-        assert.equal(ours.has(n), theirs.has(n), n);
+      for (const name of ["content-type", "CONTENT-TYPE", "x-a", "set-cookie", "nope", "b"]) {
+        assert.equal(ours.get(name), theirs.get(name), name);
+        assert.equal(ours.has(name), theirs.has(name), name);
       }
       (ours.set("X-A", "9"), theirs.set("X-A", "9"), ours.delete("accept"), theirs.delete("accept"));
       assert.equal(ours.get("x-a"), "9");
@@ -79,7 +79,7 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
     });
 
   test("invalid names and values are TypeErrors, as Headers makes them", () => {
-    for (const [k, v] of [
+    for (const [name, value] of [
       ["a b", "1"],
       ["", "1"],
       ["x:", "1"],
@@ -88,8 +88,9 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
       ["x", "a\nb"],
       ["x", "a\0b"],
     ]) {
-      assert.throws(() => new Headers([[k, v]]), TypeError, `Headers ${JSON.stringify([k, v])}`);
-      assert.throws(() => new NodeHeaders([[k, v]]), TypeError, `NodeHeaders ${JSON.stringify([k, v])}`);
+      const pair = JSON.stringify([name, value]);
+      assert.throws(() => new Headers([[name, value]]), TypeError, `Headers ${pair}`);
+      assert.throws(() => new NodeHeaders([[name, value]]), TypeError, `NodeHeaders ${pair}`);
     }
     assert.throws(() => new NodeHeaders([["a", "1", "2"]] as any), TypeError);
   });
@@ -97,9 +98,9 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
   test("body methods, bodyUsed and clone behave as Response's", async () => {
     const stream = (...parts: string[]) =>
       new ReadableStream<Uint8Array>({
-        start(c) {
-          for (const p of parts) c.enqueue(new TextEncoder().encode(p));
-          c.close();
+        start(controller) {
+          for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+          controller.close();
         },
       });
     const make = (...parts: string[]) =>
@@ -110,18 +111,18 @@ describe("NodeHeaders and NodeResponse read like fetch's Headers and Response", 
         new NodeHeaders({ "content-type": "application/json" }),
         "http://h/x",
       );
-    const r = make('\uFEFF{"a":', ' [1, "é"]}');
-    assert.equal(r.bodyUsed, false);
-    const c = r.clone();
-    assert.deepEqual(await r.json(), await new Response(stream('\uFEFF{"a":', ' [1, "é"]}')).json());
-    assert.equal(r.bodyUsed, true);
-    await assert.rejects(r.text(), TypeError);
-    assert.throws(() => r.clone(), TypeError);
-    assert.equal(await c.text(), '{"a": [1, "é"]}'); // the BOM is dropped, as Response.text() drops it
-    const b = await make("ab", "cd").arrayBuffer();
-    assert.ok(b instanceof ArrayBuffer);
-    assert.equal(Buffer.from(b).toString(), "abcd");
-    assert.equal(b.byteLength, 4);
+    const response = make('\uFEFF{"a":', ' [1, "é"]}');
+    assert.equal(response.bodyUsed, false);
+    const copy = response.clone();
+    assert.deepEqual(await response.json(), await new Response(stream('\uFEFF{"a":', ' [1, "é"]}')).json());
+    assert.equal(response.bodyUsed, true);
+    await assert.rejects(response.text(), TypeError);
+    assert.throws(() => response.clone(), TypeError);
+    assert.equal(await copy.text(), '{"a": [1, "é"]}'); // the BOM is dropped, as Response.text() drops it
+    const buffer = await make("ab", "cd").arrayBuffer();
+    assert.ok(buffer instanceof ArrayBuffer);
+    assert.equal(Buffer.from(buffer).toString(), "abcd");
+    assert.equal(buffer.byteLength, 4);
     const blob = await make("xyz").blob();
     assert.equal(blob.type, new Blob([], { type: "application/json" }).type); // Bun's Blob adds a charset
     assert.equal(await blob.text(), "xyz");
