@@ -20,7 +20,7 @@
 // The runtime matrix runs this file in workerd (Miniflare queues and Durable Objects) against
 // Ceph RGW standing in for R2's S3 API: test/runtimes/entries/r2-queue.ts.
 // In your project: from "s3-edge".
-import { InputError, S3Client, downloadFile, newFileTrigger, parseS3Events } from "../src/index.ts";
+import { InputError, S3Client, S3Error, downloadFile, newFileTrigger, parseS3Events } from "../src/index.ts";
 import type { FileEvent, TriggerState } from "../src/index.ts";
 
 export interface Env {
@@ -50,6 +50,8 @@ export interface DurableObjectStateLike {
 export interface BatchOutcome {
   handled: string[];
   duplicates: number;
+  /** Versions overwritten or deleted since their notification (a newer one has its own). */
+  stale: string[];
   skipped: { body: string; error: string }[];
 }
 
@@ -94,7 +96,7 @@ export class FolderTrigger {
       credentials: { accessKeyId: env.R2_ACCESS_KEY_ID, secretAccessKey: env.R2_SECRET_ACCESS_KEY },
     });
     const trigger = newFileTrigger(client, { bucket: env.BUCKET, folder: env.FOLDER ?? "", includeSubfolders: true });
-    const outcome: BatchOutcome = { handled: [], duplicates: 0, skipped: [] };
+    const outcome: BatchOutcome = { handled: [], duplicates: 0, stale: [], skipped: [] };
     const pushed: FileEvent[] = [];
     for (const body of (await request.json()) as unknown[]) {
       try {
@@ -108,10 +110,20 @@ export class FolderTrigger {
     const accepted = trigger.accept((await storage.get<TriggerState>("state")) ?? undefined, pushed);
     outcome.duplicates = pushed.length - accepted.events.length;
     for (const file of accepted.events) {
-      // The ETag pins the version the notification announced: an overwrite since then fails
-      // (PreconditionFailed) instead of handing over other bytes; its own notification follows.
-      const download = await downloadFile(client, { bucket: file.bucket, key: file.key, etag: file.etag });
-      await handleFile(file, await new Response(download.body).arrayBuffer(), storage);
+      // The ETag pins the version the notification announced. Notifications come in any order: a
+      // version overwritten (PreconditionFailed) or deleted (NoSuchKey) since is skipped, not
+      // retried forever; the newer version has a notification of its own.
+      let bytes: ArrayBuffer;
+      try {
+        const download = await downloadFile(client, { bucket: file.bucket, key: file.key, etag: file.etag });
+        bytes = await new Response(download.body).arrayBuffer();
+      } catch (error) {
+        if (!(error instanceof S3Error && (error.code == "PreconditionFailed" || error.code == "NoSuchKey")))
+          throw error;
+        outcome.stale.push(file.key);
+        continue;
+      }
+      await handleFile(file, bytes, storage);
       outcome.handled.push(file.key);
     }
     await storage.put("state", accepted.state);

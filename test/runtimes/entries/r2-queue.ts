@@ -56,6 +56,17 @@ export default {
       uploaded.push({ key, size: body.length, sha256: hex(await crypto.subtle.digest("SHA-256", body)), etag });
     }
     const outside = await client.putObject({ bucket: env.BUCKET, key: "elsewhere/x.txt", body: "x" });
+    // An overwrite whose notifications arrive in reverse order: the old version is gone by then.
+    const overwritten = `${folder}/overwritten.txt`;
+    const first = await client.putObject({ bucket: env.BUCKET, key: overwritten, body: "version 1" });
+    const second = bytes(5_000, 99);
+    const latest = await client.putObject({ bucket: env.BUCKET, key: overwritten, body: second });
+    uploaded.push({
+      key: overwritten,
+      size: second.length,
+      sha256: hex(await crypto.subtle.digest("SHA-256", second)),
+      etag: latest.etag,
+    });
     const message = (key: string, size: number, eTag: string) => ({
       body: {
         account: "3f4b7e3dcab231cbfdaa90a6a28bd548",
@@ -71,7 +82,12 @@ export default {
       { body: "this is not a notification" },
       message("elsewhere/x.txt", 1, outside.etag),
       messages[0], // delivered again: queues are at-least-once
-      ...messages.slice(3),
+      messages[3],
+      message(overwritten, second.length, latest.etag),
+      // The older version's notification, late, in the same batch (of 3) as two handled files:
+      // were it retried, they would be handled twice.
+      message(overwritten, 9, first.etag),
+      messages[4],
     ]);
     return Response.json(uploaded);
   },

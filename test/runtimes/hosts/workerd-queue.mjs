@@ -62,6 +62,10 @@ try {
   );
   check("a file outside the folder is not handled", !handled.includes("elsewhere/x.txt"));
   check(
+    "a late notification of an overwritten version is skipped, not retried (the newer one handled)",
+    handled.filter((key) => key == `${folder}/overwritten.txt`).length == 1,
+  );
+  check(
     "a body that is no notification does not stall the queue (later files handled)",
     handled.includes(`${folder}/plain.txt`) && handled.includes(`${folder}/big.bin`),
   );
