@@ -58,7 +58,7 @@ export interface OpenedDownload {
   context: DownloadContext;
   /** The first response: the whole object (or the caller's range), with checksum mode. */
   first: GetObjectResult;
-  /** Ranges in parallel: concurrency > 1, no caller range, and more than one part. */
+  /** Ranges in parallel: concurrency > 1, no caller range, and more than one part (or a multipart COMPOSITE). */
   parallel?: { concurrency: number; partSize: number };
 }
 
@@ -85,7 +85,10 @@ export async function openDownload(client: Pick<S3Client, "getObject">, options:
   };
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
   const partSize = Math.max(1, Math.floor(options.partSize ?? 8 * 1024 * 1024));
-  const parallel = concurrency > 1 && !options.range && first.size > partSize;
+  // A multipart COMPOSITE checksum is checkable only part by part: with concurrency > 1 such an
+  // object is fetched by its parts even when it is smaller than partSize.
+  const compositeParts = chooseChecksum(first).parts ?? 0;
+  const parallel = concurrency > 1 && !options.range && (first.size > partSize || compositeParts > 1);
   return { context, first, parallel: parallel ? { concurrency, partSize } : undefined };
 }
 

@@ -7,6 +7,8 @@ const crcBase64 = (c: number) => b64(crcBytes(c));
 
 const crc32 = (b: Uint8Array) => crc32s(0, b), crc32c = (b: Uint8Array) => crc32cs(0, b);
 import { randomData, rng } from "./support/rangeserver.ts";
+import { crc64Bytes, crc64nvme } from "../src/crc64.ts";
+import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC } from "../src/crc-combine.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
@@ -66,4 +68,55 @@ test("a 1-bit change changes the CRC", () => {
   const d = randomData(100_000, 9), before = crc32c(d);
   d[54321] ^= 8;
   assert.notEqual(crc32c(d), before);
+});
+
+test("CRC64NVME: the NVMe check value of '123456789', its S3 base64, empty input", () => {
+  assert.equal(crc64nvme(0n, ascii("123456789")), 0xae8b14860a799888n);
+  assert.equal(b64(crc64Bytes(crc64nvme(0n, ascii("123456789")))), "rosUhgp5mIg=");
+  assert.equal(crc64nvme(0n, new Uint8Array(0)), 0n);
+  assert.equal(b64(crc64Bytes(0n)), "AAAAAAAAAAA=");
+});
+
+test("CRC64NVME equals a bit-at-a-time BigInt reference at every length 0..100 and on random splits", () => {
+  const POLY = 0x9a6c9329ac4bc9b5n, ALL = (1n << 64n) - 1n;
+  const reference = (bytes: Uint8Array) => {
+    let crc = ALL;
+    for (const byte of bytes) {
+      crc ^= BigInt(byte);
+      for (let bit = 0; bit < 8; bit++) crc = crc & 1n ? (crc >> 1n) ^ POLY : crc >> 1n;
+    }
+    return crc ^ ALL;
+  };
+  const data = randomData(4096, 64);
+  for (let n = 0; n <= 100; n++) assert.equal(crc64nvme(0n, data.subarray(3, 3 + n)), reference(data.subarray(3, 3 + n)), `length ${n}`);
+  const r = rng(65), whole = reference(data);
+  for (let round = 0; round < 20; round++) {
+    let state = 0n;
+    for (let at = 0; at < data.length; ) {
+      const n = Math.floor(r() * 300);
+      state = crc64nvme(state, data.subarray(at, (at += n)));
+    }
+    assert.equal(state, whole);
+  }
+});
+
+test("CRC combination equals the one-pass CRC on random data and random splits, for CRC32, CRC32C and CRC64NVME", () => {
+  const r = rng(66);
+  const crcs = [
+    { spec: CRC32_SPEC, crc: (b: Uint8Array) => BigInt(crc32(b)) },
+    { spec: CRC32C_SPEC, crc: (b: Uint8Array) => BigInt(crc32c(b)) },
+    { spec: CRC64NVME_SPEC, crc: (b: Uint8Array) => crc64nvme(0n, b) },
+  ];
+  for (let round = 0; round < 30; round++) {
+    const data = randomData(Math.floor(r() * 300_000), 200 + round);
+    const cuts = [0, ...Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.floor(r() * data.length)).sort((a, b) => a - b), data.length];
+    for (const { spec, crc } of crcs) {
+      let combined = crc(data.subarray(0, cuts[1]));
+      for (let i = 1; i < cuts.length - 1; i++) {
+        const piece = data.subarray(cuts[i], cuts[i + 1]);
+        combined = combineCrc(spec, combined, crc(piece), piece.length);
+      }
+      assert.equal(combined, crc(data), `round ${round}, width ${spec.width}, cuts ${cuts}`);
+    }
+  }
 });

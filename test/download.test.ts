@@ -632,6 +632,46 @@ describe("downloadToFile", () => {
     await rm(path);
   });
 
+  test("concurrency > 1: ranges broken at random offsets are written at their offsets, verified by combined CRC, renamed at the end", async () => {
+    const data = randomData(5 * MiB + 4321, 16);
+    srv.put("pf.bin", data, { all: true });
+    srv.faults.cuts = [100_000, 1_700_000, 3_000_001, 5 * MiB];
+    srv.faults.trickle = { bytes: 64 * 1024, everyMs: 2 }; // ranges overlap in time
+    const path = join(dir, "pf.bin");
+    const r = await downloadToFile(client, { bucket: "b", key: "pf.bin", path, concurrency: 4, partSize: 512 * 1024 });
+    assert.equal(r.size, data.length);
+    assert.equal(r.verified, "crc64nvme");
+    same(await readFile(path), data);
+    assert.ok(srv.peakActiveGets >= 2);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(".")), []);
+    await rm(path);
+  });
+
+  test("concurrency > 1: a SHA-256 of the whole object cannot be combined from offsets: reported unverified, not passed silently", async () => {
+    const data = randomData(2 * MiB, 17);
+    srv.put("ps.bin", data, { checksums: { sha256: require_sha256(data) } });
+    const path = join(dir, "ps.bin");
+    const r = await downloadToFile(client, { bucket: "b", key: "ps.bin", path, concurrency: 4, partSize: 512 * 1024 });
+    assert.equal(r.verified, undefined);
+    assert.match(r.unverifiedReason!, /sha256/);
+    same(await readFile(path), data);
+    await rm(path);
+  });
+
+  test("concurrency > 1: a checksum mismatch or a COMPOSITE part mismatch leaves no file", async () => {
+    const data = randomData(2 * MiB, 18);
+    srv.put("pb.bin", data);
+    srv.faults.badChecksum = true;
+    const path = join(dir, "pb.bin");
+    await assert.rejects(downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3, partSize: 256 * 1024 }), isDownloadError("ChecksumMismatch"));
+    srv.faults.badChecksum = false;
+    const composite = compositeChecksums(data, [MiB, MiB], "crc32c");
+    composite.parts[0].checksums.crc32c = "AAAAAA==";
+    srv.put("pb.bin", data, composite);
+    await assert.rejects(downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3 }), isDownloadError("ChecksumMismatch"));
+    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+  });
+
   test("a missing object creates no file at all", async () => {
     const path = join(dir, "missing.bin");
     await assert.rejects(downloadToFile(client, { bucket: "b", key: "nope", path }), (e: any) => e instanceof S3Error && e.code === "NoSuchKey");
