@@ -31,7 +31,7 @@ describe("s3-edge on Node", () => {
   test("exports the same names as the edge entry", () => {
     assert.deepEqual(Object.keys(onNode).sort(), Object.keys(edge).sort());
     for (const name of Object.keys(edge))
-      if (name != "S3Client") assert.equal((onNode as any)[name], (edge as any)[name], name);
+      if (name != "S3Client" && name != "sqsS3Events") assert.equal((onNode as any)[name], (edge as any)[name], name);
   });
 
   test("an S3Client without a fetch option (or with fetch: undefined) sends through nodeFetch", async () => {
@@ -48,6 +48,30 @@ describe("s3-edge on Node", () => {
     await assert.rejects(client.getObject({ bucket: "b", key: "a/../k" }), edge.InputError);
     await (await client.getObject({ bucket: "b", key: "plain" })).body.cancel();
     assert.ok(server.seen.at(-1)!.headers["user-agent"], "global fetch (undici) sends a user-agent");
+  });
+
+  test("sqsS3Events without a fetch option sends through nodeFetch; an explicit fetch wins", async () => {
+    server.handler = (_request, response) =>
+      response
+        .writeHead(400, { "content-type": "application/x-amz-json-1.0" })
+        .end(JSON.stringify({ __type: "com.amazonaws.sqs#QueueDoesNotExist", message: "no such queue" }));
+    const sqsOptions = {
+      queueUrl: "https://sqs.us-east-1.amazonaws.com/123456789012/uploads",
+      endpoint: server.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+      maxAttempts: 1,
+    };
+    for (const [fetchOption, userAgentSent] of [
+      [{}, false],
+      [{ fetch: undefined }, false],
+      [{ fetch: globalThis.fetch }, true],
+    ] as const) {
+      const batches = onNode.sqsS3Events({ ...sqsOptions, ...fetchOption });
+      await assert.rejects(batches.next(), /QueueDoesNotExist|no such queue/);
+      assert.equal(server.seen.at(-1)!.headers["x-amz-target"], "AmazonSQS.ReceiveMessage");
+      assert.equal(server.seen.at(-1)!.headers["user-agent"] != null, userAgentSent, JSON.stringify(fetchOption));
+    }
   });
 
   test("instanceof: a Node client is an instance of both S3Client classes; the edge class is its parent", () => {
