@@ -282,6 +282,39 @@ async function r2QueueRow() {
   });
 }
 
+// d3. workerd: the README's cron Worker recipe (issue 10): separate scheduled() invocations, one
+// poll each with maxRequestsPerPoll 40, the state in a Miniflare KV namespace, uploads in between.
+await cronTriggerRow();
+async function cronTriggerRow() {
+  const runtime = "workerd cron", tested = "cron Worker: one bounded poll per invocation, state in KV, <= 50 subrequests";
+  if (!want(runtime)) return;
+  const start = Date.now();
+  const problems: string[] = [];
+  let report: { runtimeVersion?: string; invocations?: number; checks: { name: string; ok: boolean; detail: string }[] } = { checks: [] };
+  try {
+    const esbuild = await import(join(nm, "esbuild/lib/main.js"));
+    const bundle = join(tmp, "cron-trigger.mjs");
+    await esbuild.build({
+      entryPoints: [join(here, "entries/cron-trigger.ts")], outfile: bundle, format: "esm",
+      bundle: true, platform: "neutral", target: "es2022", logLevel: "silent",
+    });
+    const bucket = `rt-cron-${Date.now().toString(36)}-${nb++}`;
+    const env = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_ACCESS_KEY_ID: S3.accessKeyId, S3_SECRET_ACCESS_KEY: S3.secretAccessKey, S3_BUCKET: bucket };
+    const out = await exec(BIN.node22, [join(here, "hosts/workerd-cron.mjs"), bundle], { env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) }, timeoutMs: 300_000 });
+    const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
+    if (out.code !== 0 || !line) throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
+    report = JSON.parse(line.slice(7));
+    if (report.checks.length < 4) problems.push(`only ${report.checks.length} of 4 checks ran`);
+    for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
+  } catch (error) {
+    problems.push(String((error as Error)?.message ?? error));
+  }
+  rows.push({
+    runtime, version: report.runtimeVersion ?? "workerd", tested, ok: !problems.length, ms: Date.now() - start,
+    detail: problems.length ? problems.join("\n") : `${report.invocations} invocations; ${report.checks.map((check) => check.name).join("; ")}`,
+  });
+}
+
 // e. Vercel edge-runtime.
 await scenarioRow("edge-runtime", "edge-runtime", BIN.node22, [join(here, "hosts/edge.mjs"), bundles.edge], (r) =>
   r.edgeRuntimeGlobal === "string" ? undefined : `the scenario did not run inside the edge VM (typeof EdgeRuntime: ${r.edgeRuntimeGlobal})`);
