@@ -73,33 +73,41 @@ const MAX_PAUSE_MS = 30_000;
 const json = JSON.stringify;
 const decoder = new TextDecoder();
 
-function check(options: SqsS3EventsOptions) {
+function checkOptions(options: SqsS3EventsOptions) {
   const { queueUrl, region, waitTimeSeconds = 20, maxMessages = 10, visibilityTimeout } = options;
-  const need = (valid: boolean, field: string, what: string) => {
+  const requireValid = (valid: boolean, field: string, what: string) => {
     if (!valid) throw new InputError(`sqsS3Events: ${field} must be ${what}`, field);
   };
   let origin = "";
   try {
     origin = new URL(options.endpoint ?? queueUrl).origin;
   } catch {}
-  need(
+  requireValid(
     /^https?:\/\//.test(queueUrl ?? "") && !!origin,
     "queueUrl",
     `an http(s) URL like "https://sqs.us-east-1.amazonaws.com/123456789012/uploads", not ${json(queueUrl)}`,
   );
-  need(/^https?:\/\//.test(options.endpoint ?? "http://"), "endpoint", `an http(s) URL, not ${json(options.endpoint)}`);
-  need(
+  requireValid(
+    /^https?:\/\//.test(options.endpoint ?? "http://"),
+    "endpoint",
+    `an http(s) URL, not ${json(options.endpoint)}`,
+  );
+  requireValid(
     typeof region == "string" && /^[a-z0-9-]+$/.test(region),
     "region",
     `a region like "us-east-1", not ${json(region)}`,
   );
-  need(
+  requireValid(
     Number.isInteger(waitTimeSeconds) && waitTimeSeconds >= 0 && waitTimeSeconds <= 20,
     "waitTimeSeconds",
     "an integer 0-20",
   );
-  need(Number.isInteger(maxMessages) && maxMessages >= 1 && maxMessages <= 10, "maxMessages", "an integer 1-10");
-  need(
+  requireValid(
+    Number.isInteger(maxMessages) && maxMessages >= 1 && maxMessages <= 10,
+    "maxMessages",
+    "an integer 1-10",
+  );
+  requireValid(
     visibilityTimeout == null ||
       (Number.isInteger(visibilityTimeout) && visibilityTimeout >= 0 && visibilityTimeout <= 43_200),
     "visibilityTimeout",
@@ -115,12 +123,12 @@ function check(options: SqsS3EventsOptions) {
  */
 export function sqsS3Events(options: SqsS3EventsOptions): AsyncGenerator<SqsBatch, void, undefined> {
   // Checked now, not at the first next(): a bad option fails where it is written.
-  return consume(options, check(options));
+  return consume(options, checkOptions(options));
 }
 
 async function* consume(
   options: SqsS3EventsOptions,
-  checked: ReturnType<typeof check>,
+  checked: ReturnType<typeof checkOptions>,
 ): AsyncGenerator<SqsBatch, void, undefined> {
   const { queueUrl, region, credentials, signal, onError, visibilityTimeout } = options;
   const { waitTimeSeconds, maxMessages, url } = checked;
