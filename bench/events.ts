@@ -98,13 +98,6 @@ async function latency() {
     for await (const event of trigger.watch({ intervalMs: 1_000, state: first.state, signal: controller.signal }))
       polledAt.set(event.key, performance.now());
   })();
-  receiver.drop = () => false;
-  const collect = setInterval(() => {
-    receiver.bodies.forEach((body, index) => {
-      for (const event of events!.parseS3Events(body))
-        if (!pushedAt.has(event.key)) pushedAt.set(event.key, receiver.arrivals[index]);
-    });
-  }, 5);
   for (let index = 0; index < uploads; index++) {
     // Uploads at random moments of the poll cycle.
     await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 1_100));
@@ -113,11 +106,14 @@ async function latency() {
     await client.putObject({ bucket, key, body: "x".repeat(1000) });
   }
   const deadline = performance.now() + 10_000;
-  while ((polledAt.size < uploads || pushedAt.size < uploads) && performance.now() < deadline)
+  while ((polledAt.size < uploads || receiver.bodies.length < uploads) && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 50));
   controller.abort();
-  clearInterval(collect);
   await watching;
+  // The receiver noted each body's arrival time; what it announces is read afterwards.
+  receiver.bodies.forEach((body, index) => {
+    for (const event of events!.parseS3Events(body)) pushedAt.set(event.key, receiver.arrivals[index]);
+  });
   await notifications.deleteTopic(topic).catch(() => {});
   await receiver.close();
 
@@ -126,13 +122,15 @@ async function latency() {
       .filter(([key]) => arrived.has(key))
       .map(([key, at]) => arrived.get(key)! - at)
       .sort((a, b) => a - b);
-    const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))];
-    return { received: delays.length, median: at(0.5), p90: at(0.9), max: delays.at(-1)! };
+    const quantile = (fraction: number) => delays[Math.min(delays.length - 1, Math.floor(fraction * delays.length))];
+    return { received: delays.length, median: quantile(0.5), p90: quantile(0.9), max: delays.at(-1)! };
   };
   const push = stats(pushedAt),
     poll = stats(polledAt);
-  const row = (name: string, s: typeof push) =>
-    `${name.padEnd(24)} ${String(s.received).padStart(4)}/${uploads}  ${s.median.toFixed(1).padStart(8)}  ${s.p90.toFixed(1).padStart(8)}  ${s.max.toFixed(1).padStart(8)}`;
+  const cell = (ms: number) => ms.toFixed(1).padStart(8);
+  const row = (name: string, latency: typeof push) =>
+    `${name.padEnd(24)} ${String(latency.received).padStart(4)}/${uploads}  ` +
+    `${cell(latency.median)}  ${cell(latency.p90)}  ${cell(latency.max)}`;
   console.log(`\n# latency from upload start to event (ms), ${uploads} uploads at random moments, one run`);
   console.log(`${"source".padEnd(24)} received    median       p90       max`);
   console.log(row("RGW push (HTTP)", push));
