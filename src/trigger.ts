@@ -71,15 +71,15 @@ export interface TriggerOptions {
   minAgeMs?: number;
   /** max events per poll; hasMore=true means poll again at once; default 100 */
   batchSize?: number;
-  /** late arrivals are emitted when their LastModified is at most this much older than the newest emitted one; default 1 h */
+  /** late arrivals are emitted when their LastModified is at most this much older than the newest; default 1 h */
   lookbackMs?: number;
-  /** cap on remembered versions (state size); beyond it the oldest are forgotten and the floor moves up to them; default 5000 */
+  /** cap on remembered versions (state size); beyond it the oldest are forgotten, the floor moves up; default 5000 */
   maxSeen?: number;
-  /** "full" (default): every poll lists the folder; "incremental": keys ascend, list only after the highest one handled */
+  /** "full" (default): every poll lists the folder; "incremental": keys ascend, list after the highest one handled */
   listing?: "full" | "incremental";
   /** incremental: every Nth poll also lists the keys below the high-water key (out-of-order writers); default 10 */
   fullListingEvery?: number;
-  /** list requests per poll at most (retries aside, see above); an unfinished listing goes on next poll; default no limit */
+  /** list requests per poll at most (retries aside, see above); an unfinished listing goes on next poll */
   maxRequestsPerPoll?: number;
   /** only keys for which this is true are events; the others never enter the state's seen versions */
   filter?: (key: string) => boolean;
@@ -112,7 +112,8 @@ const PAST_PREFIX = "\u{10FFFF}";
 // S3 Express One Zone directory buckets list in no particular order and refuse start-after.
 const DIRECTORY_BUCKET = /--x-s3$/;
 
-const SURROGATE_LOW = 0xd800, SURROGATE_HIGH = 0xdfff;
+const SURROGATE_LOW = 0xd800,
+  SURROGATE_HIGH = 0xdfff;
 const isSurrogate = (unit: number) => unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH;
 /**
  * S3 lists keys in UTF-8 byte order, which is code point order. JS compares UTF-16 units, which
@@ -121,7 +122,8 @@ const isSurrogate = (unit: number) => unit >= SURROGATE_LOW && unit <= SURROGATE
 export function compareKeys(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
   for (let index = 0; index < length; index++) {
-    const unitA = a.charCodeAt(index), unitB = b.charCodeAt(index);
+    const unitA = a.charCodeAt(index),
+      unitB = b.charCodeAt(index);
     if (unitA == unitB) continue;
     if (isSurrogate(unitA) != isSurrogate(unitB)) return isSurrogate(unitA) ? 1 : -1;
     return unitA - unitB;
@@ -160,9 +162,12 @@ interface Candidate {
 
 // One throw for every bad option: { field: true when valid, else what it must be }.
 const requireValid = (checks: Record<string, unknown>) => {
-  for (const field in checks) if (checks[field] !== true) throw new InputError(`${field} must be ${checks[field]}`, field);
+  for (const field in checks)
+    if (checks[field] !== true) throw new InputError(`${field} must be ${checks[field]}`, field);
 };
+// an integer >= 1
 const isCount = (value: number) => Number.isInteger(value) && value >= 1;
+const AN_INTEGER = "an integer >= 1";
 
 export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options: TriggerOptions) {
   const {
@@ -190,13 +195,12 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     lookbackMs: lookbackMs >= 0 || ">= 0",
     maxSeen: maxSeen >= 1 || ">= 1",
     listing:
-      (listing == "full" || (incremental && !DIRECTORY_BUCKET.test(bucket))) ||
-      (incremental
-        ? `"full" for S3 Express directory buckets (${bucket}): they list keys in no order and refuse start-after`
-        : `"full" or "incremental"`),
-    fullListingEvery: isCount(fullListingEvery) || "an integer >= 1",
-    maxRequestsPerPoll: maxRequestsPerPoll == Infinity || isCount(maxRequestsPerPoll) || "an integer >= 1",
-    filter: filter === undefined || typeof filter == "function" || "a function (key) => boolean",
+      listing == "full" ||
+      (incremental && !DIRECTORY_BUCKET.test(bucket)) ||
+      '"full" or "incremental" ("full" for S3 Express directory buckets: they list in no order, refuse start-after)',
+    fullListingEvery: isCount(fullListingEvery) || AN_INTEGER,
+    maxRequestsPerPoll: maxRequestsPerPoll == Infinity || isCount(maxRequestsPerPoll) || AN_INTEGER,
+    filter: !filter || typeof filter == "function" || "a function",
   });
   const delimiter = includeSubfolders ? undefined : "/";
   // A zero-byte key ending in "/" is a console-made folder placeholder, not a file.
@@ -221,18 +225,18 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
    */
   function prune(state: LoadedState, emitted: Candidate[] = []) {
     const floorTime = state.floor === null ? -Infinity : positionTime(state.floor);
-    for (const [digest, version] of state.seen) if (version.second * 1000 + 999 < floorTime) state.seen.delete(digest);
+    for (const [digest, second] of state.seen) if (second * 1000 + 999 < floorTime) state.seen.delete(digest);
     const raiseFloor = (position: string) => {
       if (state.floor === null || position > state.floor) state.floor = position;
     };
     // Whole seconds below the newest emitted one (digests hold no key to cut inside a second).
     const newestSecond = state.newest === null ? Infinity : Math.floor(positionTime(state.newest) / 1000);
-    const older = [...state.seen.values()].map((version) => version.second).filter((second) => second < newestSecond);
+    const older = [...state.seen.values()].filter((second) => second < newestSecond);
     let excess = state.seen.size - maxSeen;
     if (excess > 0 && older.length) {
       const cutSecond = older.sort((a, b) => a - b)[Math.min(excess, older.length) - 1];
       raiseFloor(toPosition((cutSecond + 1) * 1000));
-      for (const [digest, version] of state.seen) if (version.second <= cutSecond) state.seen.delete(digest);
+      for (const [digest, second] of state.seen) if (second <= cutSecond) state.seen.delete(digest);
       excess = state.seen.size - maxSeen;
     }
     // Still too many: all in the newest second. This poll's own events there are cut lowest position
@@ -250,7 +254,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   async function poll(input?: TriggerState | null, pollOptions: { signal?: AbortSignal } = {}): Promise<PollResult> {
     const state = load(input);
     const highWaterAtStart = state.highWater;
-    let requests = 0, serverNow = 0;
+    let requests = 0,
+      serverNow = 0;
     const candidates = new Map<string, Candidate>();
     const youngFirst = new Map<Segment, number>();
 
@@ -259,15 +264,21 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       if (!isFile(key, size) || candidates.has(key)) return;
       const time = +lastModified;
       if (Number.isNaN(time))
-        throw new S3Error("InvalidResponse", 200, `listing s3://${source}: ${JSON.stringify(key)} has no valid LastModified`, { bucket, key });
+        throw new S3Error(
+          "InvalidResponse",
+          200,
+          `listing s3://${source}: ${JSON.stringify(key)} has no valid LastModified`,
+          { bucket, key },
+        );
       const position = toPosition(time, key);
       if (!(position > state.floor!)) return;
-      const digest = versionKey(keyDigest(key), etag), remembered = state.seen.get(digest), second = Math.floor(time / 1000);
-      if (remembered && (remembered.pushed || remembered.second == second)) {
-        // Emitted before. A version a notification brought is now known by its LastModified.
-        if (remembered.pushed) state.seen.set(digest, { second, pushed: false });
-        return;
-      }
+      const keyDigestChars = keyDigest(key),
+        digest = versionKey(keyDigestChars, etag),
+        second = Math.floor(time / 1000);
+      if (state.seen.get(digest) == second) return; // emitted before
+      const pushed = versionKey(keyDigestChars, etag, true);
+      // A notification brought it: now known by its LastModified.
+      if (state.seen.delete(pushed)) return void state.seen.set(digest, second);
       // Younger than minAgeMs: comes in a later poll. The incremental position stops before it; a
       // full listing goes on (a young file must not hold it up for minAgeMs), and the floor waits
       // for the file until the next full listing finds it.
@@ -283,10 +294,17 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       const segment: Segment = { start, keys: [], end: start, finished: false, firstPending: Infinity };
       if (isFull) full = segment;
       if (budget <= 0) return segment;
-      const params = { ...pollOptions, bucket, prefix, delimiter, startAfter: start || undefined, encodingType: "url" as const };
+      const params = {
+        ...pollOptions,
+        bucket,
+        prefix,
+        delimiter,
+        startAfter: start || undefined,
+        encodingType: "url" as const,
+      };
       let pages = 0;
       for await (const page of listPages(client, params)) {
-        pages++, requests++;
+        (pages++, requests++);
         if (!serverNow) {
           // Server time (Date header) of the first page: the local clock may be off by minutes. The
           // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
@@ -334,10 +352,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     const emittedKeys = keysOf(state);
     let outOfOrder = 0;
     for (const { object, digest } of sorted.slice(0, batchSize)) {
-      const keyDigestChars = digest.slice(0, -4), time = +object.lastModified;
+      const keyDigestChars = digest.slice(0, -4),
+        time = +object.lastModified;
       events.push(toEvent(object, emittedKeys.has(keyDigestChars)));
       emittedKeys.add(keyDigestChars);
-      state.seen.set(digest, { second: Math.floor(time / 1000), pushed: false });
+      state.seen.set(digest, Math.floor(time / 1000));
       if (state.newest === null || time > positionTime(state.newest)) state.newest = toPosition(time);
       if (incremental && highWaterAtStart !== undefined && compareKeys(object.key, highWaterAtStart) <= 0) outOfOrder++;
     }
@@ -370,7 +389,10 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
    * apply. Versions are matched by key and ETag (a notification's time is not LastModified), so a
    * later poll on the returned state does not report them again either.
    */
-  function accept(input: TriggerState | null | undefined, pushed: FileEvent[]): { events: FileEvent[]; state: TriggerState } {
+  function accept(
+    input: TriggerState | null | undefined,
+    pushed: FileEvent[],
+  ): { events: FileEvent[]; state: TriggerState } {
     const state = load(input);
     if (!Array.isArray(pushed)) throw new InputError("events must be an array of FileEvents (parseS3Events)", "events");
     const events: FileEvent[] = [];
@@ -378,16 +400,21 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     for (const event of pushed) {
       const { key, etag, size } = event ?? {};
       if (typeof key != "string" || typeof etag != "string")
-        throw new InputError(`events must be FileEvents with a key and an etag, got ${JSON.stringify(event)?.slice(0, 80)}`, "events");
+        throw new InputError(
+          `events must be FileEvents with a key and an etag, got ${JSON.stringify(event)?.slice(0, 80)}`,
+          "events",
+        );
       if (event.bucket !== bucket || !inScope(key) || !isFile(key, size)) continue;
       // The newest time the event carries stands in for its LastModified (a notification comes after
       // the write): it only decides when the entry is forgotten, never whether a version is new.
       const times = [event.lastModified, event.eventTime].map(Number).filter((time) => !Number.isNaN(time));
       const time = times.length ? Math.max(...times) : Date.now();
       if (state.floor !== null && !(toPosition(time, key) > state.floor)) continue;
-      const keyDigestChars = keyDigest(key), digest = versionKey(keyDigestChars, etag);
-      if (state.seen.has(digest)) continue; // this content of this key was emitted: a redelivery, or polled
-      state.seen.set(digest, { second: Math.floor(time / 1000), pushed: true });
+      const keyDigestChars = keyDigest(key),
+        digest = versionKey(keyDigestChars, etag, true);
+      // this content of this key was emitted: a redelivery, or listed by a poll
+      if (state.seen.has(digest) || state.seen.has(versionKey(keyDigestChars, etag))) continue;
+      state.seen.set(digest, Math.floor(time / 1000));
       events.push({ ...event, name: event.name ?? key.split("/").pop()!, isUpdate: emittedKeys.has(keyDigestChars) });
       emittedKeys.add(keyDigestChars);
     }
@@ -395,7 +422,13 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     return { events, state: encodeState(source, state) };
   }
 
-  async function* watch({ intervalMs, state, signal, onState, onError }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
+  async function* watch({
+    intervalMs,
+    state,
+    signal,
+    onState,
+    onError,
+  }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
     requireValid({ intervalMs: intervalMs >= 0 || ">= 0" });
     let saved = state === undefined ? undefined : JSON.stringify(state);
     while (!signal?.aborted) {

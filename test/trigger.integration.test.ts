@@ -20,7 +20,8 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rt = <T>(x: T): T => JSON.parse(JSON.stringify(x));
-const byPos = (a: FileEvent, b: FileEvent) => +a.lastModified - +b.lastModified || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byPos = (a: FileEvent, b: FileEvent) =>
+  +a.lastModified - +b.lastModified || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 test("concurrent uploads while polling (batchSize 3, JSON state, restarts, a lost state): each key once", async () => {
   const bucket = uniqueBucket("trigger");
@@ -54,7 +55,9 @@ test("concurrent uploads while polling (batchSize 3, JSON state, restarts, a los
   const done = Promise.all(writers).finally(() => (writing = false));
 
   const got: FileEvent[] = [];
-  let polls = 0, lost = false, idle = 0;
+  let polls = 0,
+    lost = false,
+    idle = 0;
   while (writing || idle < 3) {
     r = await trigger.poll(JSON.parse(persisted) as TriggerState);
     polls++;
@@ -70,7 +73,7 @@ test("concurrent uploads while polling (batchSize 3, JSON state, restarts, a los
     got.push(...r.events);
     persisted = JSON.stringify(r.state);
     if (polls % 5 === 0) trigger = newFileTrigger(c, opts); // restart
-    if (!writing && !r.hasMore) idle = r.events.length ? 0 : idle + 1, await sleep(r.events.length ? 0 : 700);
+    if (!writing && !r.hasMore) ((idle = r.events.length ? 0 : idle + 1), await sleep(r.events.length ? 0 : 700));
     else if (!r.hasMore) await sleep(50);
   }
   await done;
@@ -86,13 +89,16 @@ test("concurrent uploads while polling (batchSize 3, JSON state, restarts, a los
     assert.ok(e.size > 0);
   }
   const state = JSON.parse(persisted) as TriggerState;
-  assert.ok(state.seen.length / 11 <= expected.size, "remembers at most one version per key (11 characters each)");
+  assert.ok(state.seen.length / 10 <= expected.size, "remembers at most one version per key (10 characters each)");
 
   // An overwrite comes again, marked as an update; a second trigger instance agrees.
   const { etag } = await c.putObject({ bucket, key: "in/w0-00.txt", body: "new content" });
   await sleep(1100);
   const u = await newFileTrigger(c, opts).poll(state);
-  assert.deepEqual(u.events.map((e) => [e.key, e.etag, e.isUpdate]), [["in/w0-00.txt", etag, true]]);
+  assert.deepEqual(
+    u.events.map((e) => [e.key, e.etag, e.isUpdate]),
+    [["in/w0-00.txt", etag, true]],
+  );
   assert.deepEqual((await newFileTrigger(c, opts).poll(rt(u.state))).events, []);
 });
 
@@ -100,12 +106,14 @@ test("watch on RGW: events as they land, onState persists, a restart resumes wit
   const bucket = uniqueBucket("trigger-watch");
   await c.createBucket({ bucket });
   const opts = { bucket, includeSubfolders: true, batchSize: 4 };
-  let saved: TriggerState | undefined, saves = 0;
+  let saved: TriggerState | undefined,
+    saves = 0;
   const ac = new AbortController();
   const want = Array.from({ length: 10 }, (_, i) => `f${i}/file-${i}.bin`);
   const got: string[] = [];
   const it = newFileTrigger(c, opts).watch({
-    intervalMs: 150, signal: ac.signal,
+    intervalMs: 150,
+    signal: ac.signal,
     // Stop once a persisted state covers all seven: aborting mid-batch would (correctly) not
     // report the unfinished batch, and the restart below would see those events again.
     onState: (s) => void ((saved = rt(s)), saves++, got.length === 7 && ac.abort()),
@@ -149,7 +157,13 @@ async function bigBucket() {
   if (big) return big;
   let requests = 0;
   const counting: typeof fetch = (input, init) => (requests++, fetch(input, init));
-  const client = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: srv, forcePathStyle: true, fetch: counting });
+  const client = new S3Client({
+    endpoint: srv.endpoint,
+    region: srv.region,
+    credentials: srv,
+    forcePathStyle: true,
+    fetch: counting,
+  });
   const bucket = uniqueBucket("trigger-scale");
   await client.createBucket({ bucket });
   // asc/a/00000 ... asc/b/19999: two folders of 10,000, one ascending tree of 20,000. Bounded
@@ -193,7 +207,8 @@ test("maxRequestsPerPoll 3 on RGW: all of a 10,000-key folder exactly once, no p
   const since = new Date(Date.now() - 3_600_000);
   const trigger = newFileTrigger(client, { bucket, folder: "asc/a", since, maxRequestsPerPoll: 3, batchSize: 1000 });
   const got: string[] = [];
-  let state: TriggerState | undefined, polls = 0;
+  let state: TriggerState | undefined,
+    polls = 0;
   for (let more = true; more; polls++) {
     assert.ok(polls < 200, "terminates");
     const before = requests();
@@ -205,7 +220,10 @@ test("maxRequestsPerPoll 3 on RGW: all of a 10,000-key folder exactly once, no p
   }
   assert.equal(got.length, FOLDER_KEYS);
   assert.equal(new Set(got).size, FOLDER_KEYS, "no duplicates");
-  assert.deepEqual([...got].sort(), Array.from({ length: FOLDER_KEYS }, (_, i) => `asc/a/${String(i).padStart(5, "0")}.json`));
+  assert.deepEqual(
+    [...got].sort(),
+    Array.from({ length: FOLDER_KEYS }, (_, i) => `asc/a/${String(i).padStart(5, "0")}.json`),
+  );
   assert.deepEqual((await trigger.poll(rt(state!))).events, [], "nothing twice");
 });
 

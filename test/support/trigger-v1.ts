@@ -15,7 +15,12 @@ import { sleep } from "../../src/abort.ts";
 
 /** Metadata of one new (or overwritten) object; fetch the bytes with downloadFile. */
 export interface FileEvent {
-  bucket: string; key: string; name: string; size: number; etag: string; lastModified: Date;
+  bucket: string;
+  key: string;
+  name: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
   storageClass?: string;
   /** true when this key was emitted before (within the look-back window) and now has a new ETag or LastModified */
   isUpdate?: boolean;
@@ -31,7 +36,12 @@ type Seen = [at: string, etag: string];
  * so same-second siblings and late arrivals (multipart uploads carry their start time) that land
  * above the floor are told apart from what was already emitted.
  */
-export interface TriggerStateV1 { version: 1; source: string; floor: string; seen: Seen[] }
+export interface TriggerStateV1 {
+  version: 1;
+  source: string;
+  floor: string;
+  seen: Seen[];
+}
 
 export interface TriggerOptions {
   bucket: string;
@@ -52,7 +62,9 @@ export interface TriggerOptions {
 }
 
 export interface WatchOptions {
-  intervalMs: number; state?: TriggerStateV1; signal?: AbortSignal;
+  intervalMs: number;
+  state?: TriggerStateV1;
+  signal?: AbortSignal;
   /** called with the state after all events of a poll were consumed (only when it changed): persist it here */
   onState?: (s: TriggerStateV1) => void | Promise<void>;
   /** transient failures (network, 5xx, 429) are retried at the next interval; this sees them */
@@ -69,19 +81,42 @@ const need = (o: Record<string, unknown>) => {
 };
 
 export function newFileTriggerV1(client: Pick<S3Client, "listObjectsV2">, options: TriggerOptions) {
-  const { bucket, folder = "", includeSubfolders, since, minAgeMs = 0, batchSize = 100, lookbackMs = 36e5, maxSeen = 5e3 } = options;
+  const {
+    bucket,
+    folder = "",
+    includeSubfolders,
+    since,
+    minAgeMs = 0,
+    batchSize = 100,
+    lookbackMs = 36e5,
+    maxSeen = 5e3,
+  } = options;
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
   const source = bucket + "/" + prefix;
-  const pos = ">= 0", one = ">= 1";
+  const pos = ">= 0",
+    one = ">= 1";
   need({
-    bucket: (bucket && str(bucket)) || "a bucket name", since: !since || +since == +since || "a valid Date",
-    batchSize: batchSize >= 1 || one, minAgeMs: minAgeMs >= 0 || pos, lookbackMs: lookbackMs >= 0 || pos, maxSeen: maxSeen >= 1 || one,
+    bucket: (bucket && str(bucket)) || "a bucket name",
+    since: !since || +since == +since || "a valid Date",
+    batchSize: batchSize >= 1 || one,
+    minAgeMs: minAgeMs >= 0 || pos,
+    lookbackMs: lookbackMs >= 0 || pos,
+    maxSeen: maxSeen >= 1 || one,
   });
 
   const poll = async (s?: TriggerStateV1, o?: { signal?: AbortSignal }) => {
     // `?.` everywhere: parsed JSON may hold anything (seen {}, entries that are not 2 strings).
-    need({ state: !s || (s.version === 1 && s.source === source && str(s.floor) && s.seen?.every?.((e: any) => e?.length == 2 && e.every?.(str))) || `a state this trigger returned (s3://${source})` });
-    let floor = s?.floor!, now: number | undefined;
+    need({
+      state:
+        !s ||
+        (s.version === 1 &&
+          s.source === source &&
+          str(s.floor) &&
+          s.seen?.every?.((e: any) => e?.length == 2 && e.every?.(str))) ||
+        `a state this trigger returned (s3://${source})`,
+    });
+    let floor = s?.floor!,
+      now: number | undefined;
     const seen = new Map<string, Seen>(s?.seen.map((e: Seen) => [e[0].slice(24), e]));
     const cands: [string, S3Object][] = [];
     for await (const r of listPages(client, { ...o, bucket, prefix, delimiter: includeSubfolders ? undefined : "/" })) {
@@ -94,7 +129,13 @@ export function newFileTriggerV1(client: Pick<S3Client, "listObjectsV2">, option
         const z = at(o.lastModified) + o.key;
         // A zero-byte key ending in "/" is a console-made folder placeholder, not a file. An entry
         // of seen is the same version when its "position,etag" matches (same key: same length prefix).
-        if (z > floor && +o.lastModified <= now - minAgeMs && !(o.key.endsWith("/") && !o.size) && seen.get(o.key) + "" != z + "," + o.etag) cands.push([z, o]);
+        if (
+          z > floor &&
+          +o.lastModified <= now - minAgeMs &&
+          !(o.key.endsWith("/") && !o.size) &&
+          seen.get(o.key) + "" != z + "," + o.etag
+        )
+          cands.push([z, o]);
       }
     }
     cands.sort(by0);
@@ -110,10 +151,20 @@ export function newFileTriggerV1(client: Pick<S3Client, "listObjectsV2">, option
     // Forgetting a version is only safe once the floor covers it: no duplicates, but late
     // arrivals below the new floor are then skipped (the window shrinks for very busy folders).
     for (const e of kept.splice(0, kept.length - maxSeen)) floor = e[0];
-    return { events, state: { version: 1, source, floor, seen: kept } as TriggerStateV1, hasMore: cands.length > batchSize };
+    return {
+      events,
+      state: { version: 1, source, floor, seen: kept } as TriggerStateV1,
+      hasMore: cands.length > batchSize,
+    };
   };
 
-  async function* watch({ intervalMs, state, signal, onState, onError }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
+  async function* watch({
+    intervalMs,
+    state,
+    signal,
+    onState,
+    onError,
+  }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
     need({ intervalMs: intervalMs >= 0 || ">= 0" });
     while (!signal?.aborted) {
       let r;

@@ -45,7 +45,9 @@ export default {
     const saved = await env.STATE.get("trigger");
     const report: Record<string, unknown> = { id: crypto.randomUUID() };
     try {
-      const { events, state, hasMore, requests } = await trigger.poll(saved ? (JSON.parse(saved) as TriggerState) : undefined);
+      const { events, state, hasMore, requests } = await trigger.poll(
+        saved ? (JSON.parse(saved) as TriggerState) : undefined,
+      );
       const json = JSON.stringify(state);
       Object.assign(report, { events: events.map((event) => event.key), hasMore, requests, stateBytes: json.length });
       subrequests++;
@@ -60,7 +62,9 @@ export default {
   /** Test helper: uploads `count` small files named cron/<prefix><n> (not part of the recipe). */
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url);
-    const prefix = url.searchParams.get("prefix") ?? "", from = Number(url.searchParams.get("from")), count = Number(url.searchParams.get("count"));
+    const prefix = url.searchParams.get("prefix") ?? "",
+      from = Number(url.searchParams.get("from")),
+      count = Number(url.searchParams.get("count"));
     const uploader = new S3Client({ ...clientOptions(env), maxAttempts: 5 });
     await uploader.createBucket({ bucket: env.S3_BUCKET }).catch(() => {}); // exists after the first call
     const keys = Array.from({ length: count }, (_, i) => `${FOLDER}${prefix}${String(from + i).padStart(5, "0")}.txt`);
@@ -76,4 +80,3 @@ export default {
     return Response.json(keys);
   },
 };
-

@@ -9,7 +9,11 @@ import { createRequire } from "node:module";
 import { Miniflare } from "miniflare";
 
 const [script] = process.argv.slice(2);
-const FOLDER_FILES = 5_000, UPLOAD_CHUNK = 250, LATE_BATCHES = 6, LATE_FILES = 25, MAX_INVOCATIONS = 80;
+const FOLDER_FILES = 5_000,
+  UPLOAD_CHUNK = 250,
+  LATE_BATCHES = 6,
+  LATE_FILES = 25,
+  MAX_INVOCATIONS = 80;
 const SUBREQUEST_LIMIT = 50; // Workers free plan, per invocation
 const mf = new Miniflare({
   modules: true,
@@ -26,23 +30,27 @@ const check = (name, ok, detail = "") => checks.push({ name, ok: !!ok, detail })
 try {
   const upload = async (prefix, from, count) => {
     const response = await mf.dispatchFetch(`http://localhost/upload?prefix=${prefix}&from=${from}&count=${count}`);
-    if (response.status !== 200) throw new Error(`/upload answered ${response.status}: ${(await response.text()).slice(0, 2000)}`);
+    if (response.status !== 200)
+      throw new Error(`/upload answered ${response.status}: ${(await response.text()).slice(0, 2000)}`);
     return response.json();
   };
   const expected = [];
-  for (let from = 0; from < FOLDER_FILES; from += UPLOAD_CHUNK) expected.push(...(await upload("f", from, UPLOAD_CHUNK)));
+  for (let from = 0; from < FOLDER_FILES; from += UPLOAD_CHUNK)
+    expected.push(...(await upload("f", from, UPLOAD_CHUNK)));
   const worker = await mf.getWorker();
   const kv = await mf.getKVNamespace("STATE");
   const reports = async () => {
     const out = [];
-    for (let cursor; ; ) {
+    for (let cursor; ;) {
       const page = await kv.list({ prefix: "log/", cursor });
       for (const { name } of page.keys) out.push(JSON.parse(await kv.get(name)));
       if (page.list_complete) return out;
       cursor = page.cursor;
     }
   };
-  let invocations = 0, late = 0, idle = 0;
+  let invocations = 0,
+    late = 0,
+    idle = 0;
   for (; invocations < MAX_INVOCATIONS && idle < 2; invocations++) {
     await worker.scheduled({ scheduledTime: new Date(), cron: "* * * * *" });
     // files arrive between invocations, in a later second than the polls before them
@@ -54,7 +62,8 @@ try {
     const all = await reports();
     const last = all.at(-1); // keys are log/<time>-<id>: KV lists them in time order
     const emitted = all.flatMap((report) => report.events ?? []);
-    idle = late == LATE_BATCHES && emitted.length >= expected.length && last && !last.hasMore && !last.error ? idle + 1 : 0;
+    idle =
+      late == LATE_BATCHES && emitted.length >= expected.length && last && !last.hasMore && !last.error ? idle + 1 : 0;
   }
   const all = await reports();
   const emitted = all.flatMap((report) => report.events ?? []);
