@@ -15,7 +15,7 @@ interface TestEnv extends Env {
 }
 
 // Deterministic bytes (no crypto.getRandomValues needed).
-function bytes(length: number, seed: number): Uint8Array {
+function bytes(length: number, seed: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   let state = seed | 1;
   for (let index = 0; index < length; index++) {
