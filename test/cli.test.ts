@@ -1,81 +1,41 @@
 // The CLI as users and scripts run it: a child process, real Ceph RGW (SigV4-verifying), exit codes,
 // output formats, restart-safe watch, and never a secret in any output. Plus `npm run demo` end to end.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { S3Client } from "../src/client.ts";
-import { SigV4Signer } from "../src/sigv4.ts";
 import { s3TestServer, uniqueBucket, type S3TestServer } from "./support/s3server.ts";
+import {
+  cleanEnv,
+  credentialsOf,
+  finish,
+  putRaw,
+  runCli,
+  settle,
+  spawnCli,
+  stderrMatches,
+  type Run,
+} from "./support/cli-runner.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), "s3-edge-cli-"));
 let srv: S3TestServer, client: S3Client, bucket: string;
 const big = randomBytes(300 * 1024 + 3);
 
-interface Run { code: number | null; signal: string | null; stdout: Buffer; stderr: string; out: string }
-
-/** Environment with nothing inherited that could point the CLI elsewhere. */
-function cleanEnv(extra: Record<string, string | undefined> = {}) {
-  const e: Record<string, string | undefined> = { ...process.env };
-  for (const k of Object.keys(e)) if (/^(AWS_|S3_ENDPOINT|DEMO_BUCKET)/.test(k)) delete e[k];
-  return { ...e, ...extra };
-}
-// The trigger compares LastModified (ms) with the response Date (whole seconds, truncated): an object
-// uploaded within the current second is held back until the next one. --once runs wait that out.
-const settle = () => new Promise((r) => setTimeout(r, 1100));
-const creds = () => ({
-  AWS_ACCESS_KEY_ID: srv.accessKeyId, AWS_SECRET_ACCESS_KEY: srv.secretAccessKey,
-  AWS_ENDPOINT_URL_S3: srv.endpoint, AWS_REGION: srv.region,
-});
-
-function spawnCli(args: string[], env: Record<string, string | undefined>, script = "src/cli.ts") {
-  return spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-}
-
-/** Run to completion; every run is checked for leaked secrets (the real one and any given wrong one). */
-function cli(args: string[], env: Record<string, string | undefined> = creds(), script?: string): Promise<Run> {
-  const p = spawnCli(args, cleanEnv(env), script);
-  return finish(p, [srv.secretAccessKey, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]);
-}
-
-function finish(p: ReturnType<typeof spawn>, secrets: (string | undefined)[]): Promise<Run> {
-  const out: Buffer[] = [], err: Buffer[] = [];
-  p.stdout!.on("data", (b) => out.push(b));
-  p.stderr!.on("data", (b) => err.push(b));
-  return new Promise((resolve) =>
-    p.on("close", (code, signal) => {
-      const r = { code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString(), out: Buffer.concat(out).toString() };
-      for (const s of secrets) if (s) assert.ok(!r.out.includes(s) && !r.stderr.includes(s), `a secret leaked into the output of ${p.spawnargs.join(" ")}`);
-      resolve(r);
-    }),
-  );
-}
-
-/** PUT with the path exactly as given (fetch would collapse ".." segments): for keys that try to escape. */
-async function putRaw(key: string, body: string) {
-  const u = new URL(srv.endpoint);
-  const url = `${srv.endpoint}/${bucket}/${key}`;
-  const s = await new SigV4Signer({ accessKeyId: srv.accessKeyId, secretAccessKey: srv.secretAccessKey, region: srv.region, service: "s3" })
-    .sign({ method: "PUT", url, body });
-  await new Promise<void>((ok, no) => {
-    const r = request({ host: u.hostname, port: u.port, method: "PUT", path: `/${bucket}/${key}`, headers: { ...s.headers, "content-length": String(body.length) } }, (res) => {
-      res.resume();
-      res.statusCode == 200 ? ok() : no(new Error(`raw PUT ${key}: HTTP ${res.statusCode}`));
-    });
-    r.on("error", no);
-    r.end(body);
-  });
-}
+const creds = () => credentialsOf(srv);
+const cli = (args: string[], env: Record<string, string | undefined> = creds(), script?: string) =>
+  runCli(srv, args, env, script);
 
 before(async () => {
   srv = await s3TestServer();
-  client = new S3Client({ endpoint: srv.endpoint, region: srv.region, credentials: { accessKeyId: srv.accessKeyId, secretAccessKey: srv.secretAccessKey } });
+  client = new S3Client({
+    endpoint: srv.endpoint,
+    region: srv.region,
+    credentials: { accessKeyId: srv.accessKeyId, secretAccessKey: srv.secretAccessKey },
+  });
   bucket = uniqueBucket("cli");
   await client.createBucket({ bucket });
   await Promise.all([
@@ -103,9 +63,25 @@ describe("ls / get / presign", () => {
     assert.match(lines[0], /^\s+PRE sub\/$/);
     assert.match(lines[1], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +5 a\.txt$/);
     assert.equal(rec.code, 0, rec.stderr);
-    assert.deepEqual(rec.out.trimEnd().split("\n").map((l) => l.split(/\s+/).slice(2)), [["5", "dir/a.txt"], [String(big.length), "dir/sub/b.bin"], ["3", "top.txt"]]);
-    assert.deepEqual(js.out.trimEnd().split("\n").map((l) => JSON.parse(l)).map((o) => o.prefix ?? `${o.key} ${o.size} ${o.etag}`),
-      ["dir/sub/", "dir/a.txt 5 5d41402abc4b2a76b9719d911017c592"]);
+    assert.deepEqual(
+      rec.out
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.split(/\s+/).slice(2)),
+      [
+        ["5", "dir/a.txt"],
+        [String(big.length), "dir/sub/b.bin"],
+        ["3", "top.txt"],
+      ],
+    );
+    assert.deepEqual(
+      js.out
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .map((o) => o.prefix ?? `${o.key} ${o.size} ${o.etag}`),
+      ["dir/sub/", "dir/a.txt 5 5d41402abc4b2a76b9719d911017c592"],
+    );
     // Wrong case: nothing there, and the hint says why.
     assert.equal(empty.code, 0);
     assert.equal(empty.out, "");
@@ -183,16 +159,34 @@ describe("exit codes and messages", () => {
   test("--help documents the exit codes", async () => {
     const r = await cli(["--help"], {});
     assert.equal(r.code, 0);
-    for (const c of ["0  ok", "2  usage", "3  credentials", "4  not found", "130 interrupted"]) assert.ok(r.out.includes(c), c);
+    for (const c of ["0  ok", "2  usage", "3  credentials", "4  not found", "130 interrupted"])
+      assert.ok(r.out.includes(c), c);
   });
 });
 
 describe("watch", () => {
-  const ev = (r: Run) => r.out.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const ev = (r: Run) =>
+    r.out
+      .trimEnd()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
 
   test("--once with --state is restart-safe: the second run reports only files uploaded since", async () => {
-    const state = join(work, "w/state.json"), dl = join(work, "w/files");
-    const args = ["watch", `s3://${bucket}/w`, "--once", "--json", "--state", state, "--download-to", dl, "--since", "2000-01-01T00:00:00Z"];
+    const state = join(work, "w/state.json"),
+      dl = join(work, "w/files");
+    const args = [
+      "watch",
+      `s3://${bucket}/w`,
+      "--once",
+      "--json",
+      "--state",
+      state,
+      "--download-to",
+      dl,
+      "--since",
+      "2000-01-01T00:00:00Z",
+    ];
     await Promise.all([
       client.putObject({ bucket, key: "w/1.txt", body: "one" }),
       client.putObject({ bucket, key: "w/2.bin", body: big }),
@@ -201,7 +195,12 @@ describe("watch", () => {
     await settle();
     const r1 = await cli(args);
     assert.equal(r1.code, 0, r1.stderr);
-    assert.deepEqual(ev(r1).map((e) => e.key).sort(), ["w/1.txt", "w/2.bin"]);
+    assert.deepEqual(
+      ev(r1)
+        .map((e) => e.key)
+        .sort(),
+      ["w/1.txt", "w/2.bin"],
+    );
     assert.deepEqual(readFileSync(join(dl, "2.bin")), big);
     assert.ok(JSON.parse(readFileSync(state, "utf8")).version);
 
@@ -230,10 +229,19 @@ describe("watch", () => {
 
   test("--include-subfolders keeps relative paths; keys escaping the directory are refused", async () => {
     await client.putObject({ bucket, key: "s/x/y/deep.txt", body: "deep" });
-    await putRaw("s/../../escape.txt", "evil");
+    await putRaw(srv, bucket, "s/../../escape.txt", "evil");
     await settle();
     const dl = join(work, "s/files");
-    const r = await cli(["watch", `s3://${bucket}/s/`, "--once", "--include-subfolders", "--since", "2000-01-01T00:00:00Z", "--download-to", dl]);
+    const r = await cli([
+      "watch",
+      `s3://${bucket}/s/`,
+      "--once",
+      "--include-subfolders",
+      "--since",
+      "2000-01-01T00:00:00Z",
+      "--download-to",
+      dl,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(join(dl, "x/y/deep.txt"), "utf8"), "deep");
     const lines = r.out.trimEnd().split("\n");
@@ -247,7 +255,7 @@ describe("watch", () => {
     const state = join(work, "int/state.json");
     const p = spawnCli(["watch", `s3://${bucket}/w/`, "--interval", "0.2", "--state", state], cleanEnv(creds()));
     const done = finish(p, [srv.secretAccessKey]);
-    await new Promise<void>((ok) => p.stderr!.on("data", (b) => /watching/.test(String(b)) && ok()));
+    await stderrMatches(p, /watching/);
     // The first poll saves the starting point; give it a moment, then interrupt.
     for (let i = 0; i < 50 && !existsSync(state); i++) await new Promise((r) => setTimeout(r, 100));
     p.kill("SIGINT");
@@ -258,12 +266,16 @@ describe("watch", () => {
   });
 });
 
-test("npm run demo: embedded s3rver, uploads while watching, every download verified, exit 0", { timeout: 30_000 }, async () => {
-  const r = await cli([], {}, "scripts/demo.ts");
-  assert.equal(r.code, 0, r.out + r.stderr);
-  assert.match(r.out, /s3rver verifies no signatures/);
-  assert.match(r.out, /✓ 5 events for 5 uploads/);
-  assert.equal((r.out.match(/= uploaded ✓/g) ?? []).length, 5);
-  assert.doesNotMatch(r.out, /✗/);
-  assert.doesNotMatch(r.out, /^event .*nested\.txt/m, "subfolder not watched by default");
-});
+test(
+  "npm run demo: embedded s3rver, uploads while watching, every download verified, exit 0",
+  { timeout: 30_000 },
+  async () => {
+    const r = await cli([], {}, "scripts/demo.ts");
+    assert.equal(r.code, 0, r.out + r.stderr);
+    assert.match(r.out, /s3rver verifies no signatures/);
+    assert.match(r.out, /✓ 5 events for 5 uploads/);
+    assert.equal((r.out.match(/= uploaded ✓/g) ?? []).length, 5);
+    assert.doesNotMatch(r.out, /✗/);
+    assert.doesNotMatch(r.out, /^event .*nested\.txt/m, "subfolder not watched by default");
+  },
+);

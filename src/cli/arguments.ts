@@ -1,0 +1,36 @@
+// Parsing the CLI's own argument forms: s3:// URLs and numeric options.
+import { usage } from "./usage-error.ts";
+
+export interface S3Url {
+  bucket: string;
+  /** The key (get, presign) or prefix (ls, watch); "" when the URL names only the bucket. */
+  key: string;
+}
+
+/** s3://bucket[/key] -> { bucket, key } */
+export function parseS3Url(url: string | undefined, needsKey: boolean): S3Url {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/s.exec(url ?? "");
+  const expected = needsKey ? "s3://bucket/key" : "s3://bucket[/prefix]";
+  if (!match) {
+    if (!url) return usage(`missing ${expected}`);
+    const hint = /^https?:/.test(url) ? " (give the endpoint with --endpoint and the object as s3://bucket/key)" : "";
+    return usage(`expected ${expected}, got ${JSON.stringify(url)}${hint}`);
+  }
+  if (needsKey && !match[2]) usage(`${JSON.stringify(url)} names no key: expected ${expected}`);
+  return { bucket: match[1], key: match[2] ?? "" };
+}
+
+/** The number given as --name, or `fallback` when absent; a usage error outside [min, max]. */
+export function numberOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max = Infinity,
+): number {
+  if (value == null) return fallback;
+  const number = Number(value);
+  if (!value.trim() || !(number >= min && number <= max))
+    usage(`--${name} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return number;
+}
