@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Install Ceph RADOS Gateway (Debian 12 packages) for the integration tests.
 # Idempotent: exits at once when the binaries are already there. Needs root (CI runs as root).
+#   scripts/install-rgw.sh           install what is missing (apt-get install ceph-mon ceph-osd radosgw ...)
+#   scripts/install-rgw.sh --check   install nothing: exit 0 when installed, 1 when something is missing
+# `npm test` (scripts/test.ts) runs it by itself when RGW is missing and it can (root and apt-get).
 set -euo pipefail
 
 need=(ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool ceph-authtool uuidgen curl)
 missing() { local c; for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || return 0; done; return 1; }
+
+if [ "${1:-}" = "--check" ]; then
+  if missing; then exit 1; else exit 0; fi
+fi
 
 if ! missing; then
   echo "install-rgw: ceph-mon, ceph-osd, radosgw, radosgw-admin already installed" >&2
