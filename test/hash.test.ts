@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { hex, hmac, hmacKey, sha256, sha256Digest, sha256Hex, sha256Init, sha256Update } from "../src/hash.ts";
-import { seededRandom } from "./support/util.ts";
+import { repoRoot, seededRandom } from "./support/util.ts";
 
 const fromHex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
 
@@ -96,4 +96,19 @@ test("sha256Hex: UTF-8 strings and large payloads (crypto.subtle path) hash the 
   const big = new Uint8Array(300_000).map((_, i) => i * 7);
   assert.equal(await sha256Hex(big), createHash("sha256").update(big).digest("hex"));
   assert.equal(await sha256Hex(big.buffer), createHash("sha256").update(big).digest("hex"));
+});
+
+test("a bundle of the XML parser alone (which uses only utf8) leaves SHA-256 out", async () => {
+  const { build } = await import("esbuild");
+  const bundle = await build({
+    stdin: { contents: `export { parseXml } from "./src/xml.ts";`, resolveDir: repoRoot, loader: "ts" },
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "neutral",
+    write: false,
+  });
+  const code = bundle.outputFiles[0].text;
+  assert.ok(code.includes("XmlError"), "the parser is there");
+  for (const trace of ["Math.cbrt", "Math.sqrt"]) assert.ok(!code.includes(trace), `no ${trace}`);
 });
