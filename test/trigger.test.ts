@@ -904,8 +904,12 @@ async function runModel(seed: number, model: ModelOptions = {}) {
   const upload = (key: string, lm?: number, etag?: string) => {
     const o = b.put(key, { lm, etag, size: key.endsWith("/") ? int(2) : 1 + int(9) });
     // In order: greater than every key written before (the ascending producer's keys always are).
-    if (!versions.has(vid(o)))
-      versions.set(vid(o), { key, etag: o.etag, lm: o.lm, inOrder: compareKeys(key, greatestKey) > 0 });
+    const inOrder = compareKeys(key, greatestKey) > 0;
+    // The same version put again (same ETag and second; its size may differ: a placeholder becomes
+    // a file) is not in order any more: the high-water key may have passed it as a placeholder.
+    const known = versions.get(vid(o));
+    if (known) known.inOrder &&= inOrder;
+    else versions.set(vid(o), { key, etag: o.etag, lm: o.lm, inOrder });
     if (compareKeys(key, greatestKey) > 0) greatestKey = key;
     trace("upload", key, o.etag, o.lm - T0);
   };
