@@ -89,9 +89,10 @@ const SECRET_HEADER = /^authorization$|-token$|-customer-key$/;
  * string fields. By value, not by header-name pattern: an echo can sit anywhere.
  */
 export function redactSecrets<E extends Error>(error: E, signed: SignedRequest): E {
-  const secrets = [signed.signature];
+  const secrets: string[] = [];
   for (const name in signed.headers)
     if (SECRET_HEADER.test(name)) secrets.push(signed.headers[name], encodeRfc3986(signed.headers[name]));
+  secrets.push(signed.signature);
   const fields = error as unknown as Record<string, unknown>;
   for (const name of ["message", "stack", ...Object.keys(error)]) {
     const text = fields[name];

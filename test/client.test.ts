@@ -1147,3 +1147,299 @@ describe("fault server (real fetch over loopback)", () => {
     }
   });
 });
+
+describe("a server, a proxy or a bad input cannot steer the client (issue 13)", () => {
+  const ssec = {
+    sseCustomerAlgorithm: "AES256" as const,
+    sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=",
+    sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==",
+  };
+  const permanentRedirect = xmlErr(
+    "PermanentRedirect",
+    "The bucket you are attempting to access must be addressed using the specified endpoint.",
+    "<Endpoint>bkt.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>bkt</Bucket>",
+  );
+  /** A fetch that answers every request with what `reply` makes of it. */
+  const always = (reply: (url: string, init: RequestInit) => Response) => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const f = (async (url: string, init: RequestInit) => (calls.push({ url, init }), reply(url, init))) as unknown;
+    return { f: f as typeof fetch, calls };
+  };
+
+  test("bucket names are checked before any request: S3's rules virtual-hosted, no URL-changing character path style", async () => {
+    const s = stub();
+    const virtualHosted = mk(s.f, { forcePathStyle: false });
+    for (const bucket of [
+      "127.0.0.1:18128/#",
+      "evil.example/x",
+      "ab",
+      "a".repeat(64),
+      "Upper",
+      "under_score",
+      "-start",
+      "end-",
+      "a..b",
+      "a.-b",
+      "a-.b",
+      "192.168.5.4",
+      "sp ace",
+      "user@host",
+      "",
+    ]) {
+      const e = await rejects(virtualHosted.getObject({ bucket, key: "k" }), InputError);
+      assert.equal(e.field, "bucket", bucket);
+      assert.match(e.message, /virtual-hosted name is 3-63 of a-z 0-9 \. -/);
+    }
+    const pathStyle = mk(s.f);
+    for (const bucket of [
+      "a/b",
+      "a?b",
+      "a#b",
+      "user@host",
+      "host:80",
+      "a b",
+      "a\tb",
+      "a\nb",
+      "..",
+      ".",
+      "a%2Fb",
+      "x".repeat(256),
+    ]) {
+      const e = await rejects(pathStyle.listObjectsV2({ bucket }), InputError);
+      assert.equal(e.field, "bucket", bucket);
+    }
+    // On AWS a name that is no DNS label goes path style, so "127.0.0.1:18128/#" cannot become the host there either.
+    await rejects(
+      new S3Client({ credentials: creds, fetch: s.f }).getObject({ bucket: "127.0.0.1:18128/#", key: "k" }),
+      InputError,
+    );
+    await rejects(mk(s.f).presignGetObject({ bucket: "a/b", key: "k", expiresIn: 60 }), InputError);
+    assert.equal(s.calls.length, 0);
+    // The looser names of legacy buckets and S3-compatible servers, where path style carries them.
+    for (const bucket of ["My_Bucket", "ab", "a..b", "192.168.5.4", "x".repeat(255)])
+      await pathStyle.getObject({ bucket, key: "k" });
+    for (const bucket of ["my-bucket", "my.bucket.example", "a1b"]) await virtualHosted.getObject({ bucket, key: "k" });
+    assert.equal(s.calls.length, 8);
+    assert.equal(s.calls[6].url, "http://my.bucket.example.127.0.0.1:9000/k");
+  });
+
+  test("fetch is told never to follow a redirect", async () => {
+    const s = always(() => new Response("", { status: 200 }));
+    await mk(s.f).getObject({ bucket: "b", key: "k" });
+    await mk(s.f).putObject({ bucket: "b", key: "k", body: "x" });
+    assert.deepEqual(
+      s.calls.map((call) => call.init.redirect),
+      ["manual", "manual"],
+    );
+  });
+
+  test("a redirect to another host (real fetch): nothing reaches that host, and its body is never the object", async () => {
+    const other = await faultServer({ status: 200, body: "not the object" });
+    try {
+      for (const status of [301, 302, 303, 307, 308]) {
+        const fs = await faultServer({ status, headers: { location: other.endpoint + "/b/k" }, body: "" });
+        try {
+          const c = new S3Client({
+            endpoint: fs.endpoint,
+            credentials: { ...creds, sessionToken: "SESSION-TOKEN" },
+            retryBaseMs: 1,
+          });
+          const e = await rejects(c.getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
+          assert.equal(e.status, status);
+          assert.equal(e.code, "HTTP" + status);
+          assert.equal(fs.requests.length, 1, "not retried");
+        } finally {
+          await fs.close();
+        }
+      }
+      assert.equal(other.requests.length, 0, "the token and SSE-C key went to the other host");
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("S3 names the bucket's region (301, 400 AuthorizationHeaderMalformed): signed there once, kept for the bucket", async () => {
+    const s = stub(
+      { status: 301, headers: { "x-amz-bucket-region": "eu-west-1" }, body: permanentRedirect },
+      { status: 200, body: listXml("") },
+      { status: 200, body: "x" },
+      { status: 200, body: "y" },
+    );
+    const c = new S3Client({ credentials: creds, fetch: s.f });
+    await c.listObjectsV2({ bucket: "bkt" });
+    assert.equal(s.calls[0].url, "https://bkt.s3.us-east-1.amazonaws.com/?list-type=2");
+    assert.equal(s.calls[1].url, "https://bkt.s3.eu-west-1.amazonaws.com/?list-type=2");
+    assert.match(s.calls[1].headers.authorization, /\/eu-west-1\/s3\/aws4_request/);
+    await c.getObject({ bucket: "bkt", key: "k" });
+    assert.equal(s.calls[2].url, "https://bkt.s3.eu-west-1.amazonaws.com/k", "the bucket's region is kept");
+    await c.getObject({ bucket: "other", key: "k" });
+    assert.equal(s.calls[3].url, "https://other.s3.us-east-1.amazonaws.com/k", "per bucket");
+    const presigned = new URL(await c.presignGetObject({ bucket: "bkt", key: "k", expiresIn: 60 }));
+    assert.equal(presigned.host, "bkt.s3.eu-west-1.amazonaws.com");
+    assert.match(presigned.searchParams.get("X-Amz-Credential")!, /\/eu-west-1\/s3\/aws4_request$/);
+    // An S3-compatible endpoint: the same host, signed for the region the server named.
+    const m = stub(
+      {
+        status: 400,
+        body: xmlErr(
+          "AuthorizationHeaderMalformed",
+          "the region 'us-east-1' is wrong",
+          "<Region>eu-central-1</Region>",
+        ),
+      },
+      { status: 200, body: "" },
+    );
+    await mk(m.f).getObject({ bucket: "b", key: "k" });
+    assert.equal(m.calls[1].url, "http://127.0.0.1:9000/b/k");
+    assert.match(m.calls[1].headers.authorization, /\/eu-central-1\/s3\/aws4_request/);
+  });
+
+  test("a region redirect that repeats, names our own region, or is no region name: an S3Error naming the region", async () => {
+    const redirect = { status: 301, headers: { "x-amz-bucket-region": "eu-west-1" }, body: permanentRedirect };
+    const s = stub(redirect, redirect, redirect);
+    const e = await rejects(
+      new S3Client({ credentials: creds, fetch: s.f }).getObject({ bucket: "bkt", key: "k" }),
+      S3Error,
+    );
+    assert.equal(s.calls.length, 2);
+    assert.equal(e.code, "PermanentRedirect");
+    assert.equal(e.region, "eu-west-1");
+    assert.match(e.message, /The bucket is in region "eu-west-1"/);
+    const own = stub({ status: 307, headers: { "x-amz-bucket-region": "us-east-1" } });
+    const e2 = await rejects(
+      new S3Client({ credentials: creds, fetch: own.f }).headObject({ bucket: "bkt", key: "k" }),
+      S3Error,
+    );
+    assert.equal(own.calls.length, 1);
+    assert.match(
+      e2.message,
+      /^HTTP307 \(HTTP 307\) on HEAD bucket "bkt" key "k": no response body\. The bucket is in region "us-east-1"\.$/,
+    );
+    const evil = stub({ status: 301, headers: { "x-amz-bucket-region": "evil.example/x" } });
+    await rejects(new S3Client({ credentials: creds, fetch: evil.f }).headObject({ bucket: "bkt", key: "k" }), S3Error);
+    assert.equal(evil.calls.length, 1);
+  });
+
+  test("an error body is read up to 64 KiB, then cancelled (a 32 MiB 404 page is not buffered)", async () => {
+    let pulled = 0,
+      cancelled = false;
+    const endless = always(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull: (controller) => {
+              pulled += 16_384;
+              controller.enqueue(new TextEncoder().encode("<html>" + "x".repeat(16_378)));
+              if (pulled >= 32 << 20) controller.close();
+            },
+            cancel: () => void (cancelled = true),
+          }),
+          { status: 404 },
+        ),
+    );
+    const e = await rejects(mk(endless.f, { timeoutMs: 2000 }).getObject({ bucket: "b", key: "k" }), S3Error);
+    assert.equal(e.code, "NoSuchKey");
+    assert.match(e.message, /unexpected response body: <html>xxx/);
+    assert.ok(pulled <= 65_536 + 2 * 16_384, `read ${pulled} bytes`);
+    assert.ok(cancelled, "the rest is cancelled");
+  });
+
+  test("a list page over 8 MiB: ResponseTooLarge, not retried, reading stopped (of a 64 MiB body)", async () => {
+    let pulled = 0;
+    const endless = always(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull: (controller) => {
+              pulled += 1 << 20;
+              controller.enqueue(new Uint8Array(1 << 20).fill(0x20));
+              if (pulled >= 64 << 20) controller.close();
+            },
+          }),
+          { status: 200 },
+        ),
+    );
+    const e = await rejects(mk(endless.f, { timeoutMs: 5000 }).listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e.code, "ResponseTooLarge");
+    assert.equal(e.status, 200);
+    assert.match(e.message, /maxBodyBytes=8388608/);
+    assert.equal(endless.calls.length, 1);
+    assert.ok(pulled <= 10 << 20, `read ${pulled} bytes`);
+  });
+
+  test("secrets a server or proxy echoes (token, SSE-C key; raw or %-encoded; body, header, a 200 page) never reach an error", async () => {
+    const token = "FQoGZXIvYXdzEXAMPLE/TOKEN+with=chars";
+    const echo = always((_url, init) => {
+      const headers = init.headers as Record<string, string>;
+      const sent = headers["x-amz-security-token"],
+        key = headers["x-amz-server-side-encryption-customer-key"] ?? "";
+      return new Response(
+        init.method == "GET" && !key
+          ? `<html>Proxy page for ${sent}</html>`
+          : xmlErr(
+              "AccessDenied",
+              `token ${sent} key ${key} encoded ${encodeURIComponent(sent)} auth ${headers.authorization}`,
+              `<Resource>/b/k?x-amz-security-token=${encodeURIComponent(sent)}</Resource>`,
+            ),
+        { status: key ? 403 : 200, headers: { "x-amz-request-id": sent, "x-amz-id-2": key } },
+      );
+    });
+    const c = mk(echo.f, { credentials: { ...creds, sessionToken: token } });
+    const e = await rejects(c.getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
+    const e2 = await rejects(c.listObjectsV2({ bucket: "b" }), S3Error);
+    assert.equal(e2.code, "InvalidResponse");
+    // Echoed in headers only (a HEAD has no body).
+    const e3 = await rejects(c.headObject({ bucket: "b", key: "k", ...ssec }), S3Error);
+    const authorization = (echo.calls[0].init.headers as Record<string, string>).authorization;
+    const signature = /Signature=(\w+)/.exec(authorization)![1];
+    for (const error of [e, e2, e3]) {
+      const all = JSON.stringify({ ...error, message: error.message, stack: error.stack });
+      for (const secret of [token, encodeURIComponent(token), ssec.sseCustomerKey, signature])
+        assert.ok(!all.includes(secret), `${secret} in ${all}`);
+    }
+    assert.match(e.message, /token <redacted> key <redacted> encoded <redacted> auth <redacted>/);
+    assert.equal(e.resource, "/b/k?x-amz-security-token=<redacted>");
+    assert.equal(e3.requestId, "<redacted>");
+    assert.equal(e3.hostId, "<redacted>");
+    assert.match(e2.message, /Proxy page for <redacted>/);
+  });
+
+  test(
+    "endless empty truncated pages with fresh tokens stop after 1000 with an InvalidResponse; a shorter run is followed",
+    { timeout: 30_000 },
+    async () => {
+      let token = 0;
+      const endless = always(
+        () =>
+          new Response(
+            listXml("", `<IsTruncated>true</IsTruncated><NextContinuationToken>t${token++}</NextContinuationToken>`),
+          ),
+      );
+      const keys: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const object of mk(endless.f).listAll({ bucket: "b" })) keys.push(object.key);
+        })(),
+        (e: S3Error) => e.code == "InvalidResponse" && /truncated page is empty, the 1000th in a row/.test(e.message),
+      );
+      assert.equal(endless.calls.length, 1000);
+      assert.equal(keys.length, 0);
+      let page = 0;
+      const someEmpty = always(() => {
+        page++;
+        const last = page == 60;
+        const inner = page == 1 || last ? obj("k" + page) : "";
+        return new Response(
+          listXml(
+            inner,
+            last
+              ? "<IsTruncated>false</IsTruncated>"
+              : `<IsTruncated>true</IsTruncated><NextContinuationToken>p${page}</NextContinuationToken>`,
+          ),
+        );
+      });
+      for await (const object of mk(someEmpty.f).listAll({ bucket: "b" })) keys.push(object.key);
+      assert.deepEqual(keys, ["k1", "k60"]);
+    },
+  );
+});
