@@ -130,6 +130,57 @@ describe("client on Ceph RGW", () => {
     assert.deepEqual(got, utf8Sort(KEYS));
   });
 
+  test('encodingType url on RGW: prefix "a%" (echoed unencoded) and keys with CR, LF, TAB and % come back exact', async () => {
+    // RGW echoes Prefix, Delimiter and StartAfter unencoded even with EncodingType url, and XML
+    // turns a raw CR into LF: only the encoded fields are decoded, so both come back exact.
+    const b = uniqueBucket("enc");
+    await c.createBucket({ bucket: b });
+    const keys = ["a%", "a%b", "a%25", "cr\rkey", "lf\nkey", "crlf\r\nkey", "tab\tkey", "plus+ key"].map(
+      (k) => "enc/" + k,
+    );
+    await Promise.all(keys.map((key) => c.putObject({ bucket: b, key, body: "x" })));
+    const percent = await c.listObjectsV2({ bucket: b, prefix: "enc/a%", encodingType: "url" });
+    assert.equal(percent.prefix, "enc/a%");
+    assert.deepEqual(
+      percent.contents.map((o) => o.key),
+      ["enc/a%", "enc/a%25", "enc/a%b"],
+    );
+    const got: string[] = [];
+    for await (const o of c.listAll({ bucket: b, prefix: "enc/", encodingType: "url", maxKeys: 2 })) got.push(o.key);
+    assert.deepEqual(got, utf8Sort(keys));
+    const grouped = await c.listObjectsV2({ bucket: b, prefix: "enc/", delimiter: "%", encodingType: "url" });
+    assert.equal(grouped.delimiter, "%");
+    assert.deepEqual(grouped.commonPrefixes, ["enc/a%"]);
+    assert.deepEqual(
+      grouped.contents.map((o) => o.key),
+      utf8Sort(keys.filter((k) => !k.includes("%"))),
+    );
+    const after = await c.listObjectsV2({ bucket: b, prefix: "enc/", startAfter: "enc/a%b", encodingType: "url" });
+    assert.equal(after.startAfter, "enc/a%b");
+    assert.deepEqual(
+      after.contents.map((o) => o.key),
+      utf8Sort(keys).filter((k) => Buffer.compare(Buffer.from(k), Buffer.from("enc/a%b")) > 0),
+    );
+  });
+
+  test("bucket names: a name that could change the URL is refused before any request, path style or not", async () => {
+    const n = requests;
+    for (const name of [bucket + "/..", bucket + "?x", "127.0.0.1:1/#", bucket + " x"]) {
+      await assert.rejects(
+        c.listObjectsV2({ bucket: name }),
+        (e: InputError) => e instanceof InputError && e.field == "bucket",
+      );
+      await assert.rejects(
+        new S3Client({ endpoint: srv.endpoint, credentials: srv, forcePathStyle: false }).getObject({
+          bucket: name,
+          key: "k",
+        }),
+        InputError,
+      );
+    }
+    assert.equal(requests, n);
+  });
+
   test("'.' and '..' segments: a clear InputError before any request", async () => {
     const n = requests;
     for (const key of DOT_KEYS) {
