@@ -1,10 +1,10 @@
 // One download in its own process, so peak RSS belongs to one contender alone. Plain JS run by plain
 // node (no tsx loader in the process): s3-edge comes from a bundle that download.ts builds first.
-// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|nodefetch|fetch|http> <endpoint> <bucket> <key>
+// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|nodefetch|fetch|http> <endpoint> <bucket> <key> [concurrency partSize]
 // Prints one JSON line: { bytes, ms, mibPerSec, rssBeforeMiB, peakRssMiB }.
 import { readFileSync } from "node:fs";
 
-const [who, endpoint, bucket, key] = process.argv.slice(2);
+const [who, endpoint, bucket, key, concurrency, partSize] = process.argv.slice(2);
 const credentials = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
 const mib = (kb) => kb / 1024;
 // VmHWM = the kernel's peak resident set of this process; maxRSS where /proc is missing.
@@ -18,7 +18,7 @@ if (who == "s3-edge" || who == "s3-edge-nodefetch") {
   const fetch = who == "s3-edge" ? undefined : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
   const client = new S3Client({ region: "us-east-1", endpoint, credentials, fetch });
   run = async () => {
-    const d = await downloadFile(client, { bucket, key });
+    const d = await downloadFile(client, { bucket, key, concurrency: +(concurrency ?? 1), partSize: partSize && +partSize });
     const reader = d.body.getReader();
     let n = 0;
     for (let r; !(r = await reader.read()).done; ) n += r.value.length;

@@ -15,6 +15,9 @@ import { openRange, type RangeReader } from "./range-reader.ts";
 import type { GetObjectResult } from "./types.ts";
 import { base64, chooseChecksum, type ChecksumAlgorithm } from "./verify.ts";
 
+// Chunks the in-order body hands out: small copies die young (see downloadParallel).
+const DELIVERY_CHUNK = 16 * 1024;
+
 const COMBINABLE: Record<string, CrcSpec> = { crc32: CRC32_SPEC, crc32c: CRC32C_SPEC, crc64nvme: CRC64NVME_SPEC };
 
 interface Part {
@@ -29,9 +32,10 @@ interface Part {
   /** The part's own checksum (COMPOSITE), from its partNumber response. */
   expected?: string;
   done: boolean;
-  /** In-order delivery: bytes received, not yet delivered. */
-  queue: Uint8Array[];
-  queuedBytes: number;
+  /** In-order delivery: a ring of at most partSize bytes received and not yet delivered. */
+  ring?: Uint8Array;
+  written: number;
+  delivered: number;
 }
 
 /** How the parts' bytes leave: in order to a stream, or at their offsets to a file. */
@@ -65,8 +69,8 @@ function plan({ context, first, parallel }: OpenedDownload, inOrder: boolean): P
     received: 0,
     checksumState: choice.algorithm?.init(),
     done: false,
-    queue: [],
-    queuedBytes: 0,
+    written: 0,
+    delivered: 0,
   });
   const { algorithm, expected } = choice;
   if (algorithm && choice.parts) {
@@ -213,17 +217,32 @@ export function downloadParallel(opened: OpenedDownload): Download {
     wake();
     changed = new Promise<void>((resolve) => (wake = resolve));
   };
+  // Received bytes are copied into a ring per part (at most `concurrency` rings of partSize, reused)
+  // and handed out as fresh copies of DELIVERY_CHUNK bytes: the bytes held never exceed concurrency
+  // × partSize, whatever the object's part sizes (a COMPOSITE object's own parts can be 5 GiB), and
+  // the network's chunks die young instead of living as long as their part. Measured on 256 MiB
+  // through 16 MiB/s connections (2 loaded cores): +84 MiB peak RSS over bare node at concurrency 4,
+  // +120 at 8 (rings 32 and 64 MiB; holding the network's chunks instead: +91 and +124).
+  const spareRings: Uint8Array[] = [];
   const run = runParts(opened, planned, {
     async mayStart(index) {
       while (index >= head + concurrency && !run.failed()) await changed;
     },
     async write(part, chunk) {
-      part.queue.push(chunk);
-      part.queuedBytes += chunk.length;
-      notify();
-      // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) is held at
-      // partSize until it becomes the head and the consumer drains it.
-      while (part.queuedBytes >= partSize && part.received <= part.end - part.start && !run.failed()) await changed;
+      const ring = (part.ring ??= spareRings.pop() ?? new Uint8Array(partSize));
+      for (let at = 0; at < chunk.length; ) {
+        // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) waits for
+        // room until it becomes the head and the consumer drains it.
+        while (part.written - part.delivered === partSize && !run.failed()) await changed;
+        if (run.failed()) return;
+        const offset = part.written % partSize;
+        const room = Math.min(partSize - (part.written - part.delivered), partSize - offset);
+        const piece = chunk.subarray(at, at + room);
+        ring.set(piece, offset);
+        part.written += piece.length;
+        at += piece.length;
+        notify();
+      }
     },
     partDone: notify,
   });
@@ -241,14 +260,18 @@ export function downloadParallel(opened: OpenedDownload): Download {
             verifyWhole(opened, planned, sequentialState);
             return controller.close();
           }
-          const chunk = part.queue.shift();
-          if (chunk) {
-            part.queuedBytes -= chunk.length;
+          if (part.written > part.delivered) {
+            const offset = part.delivered % partSize;
+            const length = Math.min(part.written - part.delivered, partSize - offset, DELIVERY_CHUNK);
+            const chunk = part.ring!.slice(offset, offset + length);
+            part.delivered += length;
             if (sequentialState) sequentialState = algorithm!.update(sequentialState, chunk);
             notify();
             return controller.enqueue(chunk);
           }
           if (part.done) {
+            if (part.ring) spareRings.push(part.ring);
+            part.ring = undefined;
             head++;
             notify();
             continue;
