@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ChunkedBody, ResponseHeadReader } from "../src/node/http1.ts";
 import { nodeFetch } from "../src/node/index.ts";
 import {
   failedWith,
@@ -15,7 +16,7 @@ import {
   writeSlowly,
   type RecordingServer,
 } from "./support/http-servers.ts";
-import { readAll } from "./support/util.ts";
+import { readAll, seededRandom } from "./support/util.ts";
 
 let server: RecordingServer;
 before(async () => (server = await recordingServer()));
@@ -275,6 +276,89 @@ describe("nodeFetch's HTTP/1.1 reader (byte-exact server)", () => {
       await rd.cancel();
     } finally {
       await raw.close();
+    }
+  });
+});
+
+describe("the response reader on its own (every split of the input)", () => {
+  // A socket may cut the wire bytes anywhere: between CR and LF, inside a size line or its extension,
+  // inside the trailers. The decoders must give the same result for every cut.
+  const encoder = new TextEncoder();
+  const seed = 20_261_204;
+  const random = seededRandom(seed);
+  const data = random.bytes(5_000);
+  const chunkSizes = [1, 15, 16, 255, 4_096, 5_000 - 1 - 15 - 16 - 255 - 4_096];
+  const pieces: Uint8Array[] = [];
+  let offset = 0;
+  for (const [index, size] of chunkSizes.entries()) {
+    const extension = index % 2 ? `;name=${index}` : "";
+    const hex = index % 3 ? size.toString(16).toUpperCase() : size.toString(16);
+    pieces.push(encoder.encode(`${hex}${extension}\r\n`), data.subarray(offset, offset + size), encoder.encode("\r\n"));
+    offset += size;
+  }
+  pieces.push(encoder.encode("0\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n"));
+  const next = encoder.encode("HTTP/1.1 200 OK\r\n"); // bytes of another response, not the body's
+  const wire = Buffer.concat([...pieces, next]);
+  const bodyLength = wire.length - next.length;
+
+  /** Feeds `bytes` to the decoder in reads that end at `cuts`; returns the body and where it ended. */
+  const decode = (bytes: Uint8Array, cuts: number[]) => {
+    const decoder = new ChunkedBody();
+    const out: number[] = [];
+    let start = 0;
+    for (const end of [...cuts, bytes.length]) {
+      // The read buffer is longer than the read (as the shared socket buffer is): a stray LF past it.
+      const buffer = new Uint8Array(end - start + 1);
+      buffer.set(bytes.subarray(start, end));
+      buffer[buffer.length - 1] = 0x0a; // '\n'
+      const ranges: number[] = [];
+      const bodyEnd = decoder.read(buffer, 0, end - start, ranges);
+      for (let index = 0; index < ranges.length; index += 2)
+        out.push(...buffer.subarray(ranges[index], ranges[index + 1]));
+      if (bodyEnd >= 0) return { body: Uint8Array.from(out), end: start + bodyEnd };
+      start = end;
+    }
+    return { body: Uint8Array.from(out), end: -1 };
+  };
+
+  test(`chunked: one read, one byte per read, and 200 seeded random splits give the same body (seed ${seed})`, () => {
+    const splits = [[], Array.from({ length: wire.length - 1 }, (_, index) => index + 1)];
+    for (let round = 0; round < 200; round++) {
+      const cuts = new Set<number>();
+      const count = 1 + random.int(20);
+      while (cuts.size < count) cuts.add(1 + random.int(wire.length - 1));
+      splits.push([...cuts].sort((a, b) => a - b));
+    }
+    for (const cuts of splits) {
+      const { body, end } = decode(wire, cuts);
+      assert.deepEqual(body, data, `cuts ${cuts.slice(0, 10)}`);
+      assert.equal(end, bodyLength, "the body ends before the next response's bytes");
+    }
+  });
+
+  test("chunked: a bad size line, missing CRLF after data, or an overlong line throws at any split", () => {
+    for (const bad of ["zz\r\n", "5\r\nhelloX\r\n", "5;" + "x".repeat(5_000) + "\r\n"]) {
+      const bytes = encoder.encode(bad);
+      for (const cuts of [[], [1], [2, 3], Array.from({ length: bytes.length - 1 }, (_, index) => index + 1)])
+        assert.throws(() => decode(bytes, cuts), /chunk/, JSON.stringify(bad.slice(0, 20)));
+    }
+  });
+
+  test("a response head split at every byte parses the same, and the body starts after it", () => {
+    const head = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: a b\r\nX-A: c\r\n\r\n";
+    const bytes = encoder.encode(head + "abc");
+    for (let cut = 0; cut <= head.length; cut++) {
+      const reader = new ResponseHeadReader();
+      const first = reader.read(bytes.subarray(0, cut), 0, cut);
+      const parsed = first ?? reader.read(bytes.subarray(cut), 0, bytes.length - cut);
+      assert.ok(parsed, `cut at ${cut}`);
+      assert.equal(parsed.head.status, 200);
+      assert.deepEqual(parsed.head.headers, [
+        ["Content-Length", "3"],
+        ["X-A", "a b"],
+        ["X-A", "c"],
+      ]);
+      assert.equal((first ? 0 : cut) + parsed.bodyStart, head.length);
     }
   });
 });
