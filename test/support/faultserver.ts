@@ -1,66 +1,90 @@
 // A tiny local HTTP server that misbehaves on demand, for faults a real S3 server won't produce:
-// 5xx/SlowDown bursts, connection resets, truncated bodies, slow responses, skewed Date, HTML pages.
-// Each request takes the next fault from `faults` (FIFO); when the queue is empty `fallback` answers.
+// 5xx/SlowDown bursts, connection resets, truncated bodies, slow responses, skewed Date, HTML pages,
+// redirects. Each request takes the next fault from `faults` (FIFO); when the queue is empty
+// `fallback` answers.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
 export interface Fault {
-  status?: number;                     // default 200
+  /** Default 200. */
+  status?: number;
   headers?: Record<string, string>;
   body?: string | Uint8Array;
-  delayMs?: number;                    // wait before sending the headers
-  reset?: boolean;                     // destroy the socket without any response
-  truncateAt?: number;                 // send the headers (full Content-Length) then only this many body bytes, then destroy
-  bodyDelayMs?: number;                // send headers at once, the body after this delay
-  dateOffsetMs?: number;               // Date header = now + offset (default: the real now)
+  /** Wait before sending the headers. */
+  delayMs?: number;
+  /** Destroy the socket without any response. */
+  reset?: boolean;
+  /** Send the headers (full Content-Length), then only this many body bytes, then destroy. */
+  truncateAt?: number;
+  /** Send the headers at once, the body after this delay. */
+  bodyDelayMs?: number;
+  /** Date header = now + offset (default: the real now). */
+  dateOffsetMs?: number;
 }
 
-export interface RecordedRequest { method: string; url: string; headers: IncomingMessage["headers"]; body: string }
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: string;
+}
 
 export interface FaultServer {
   endpoint: string;
   faults: Fault[];
-  fallback: Fault | ((r: RecordedRequest) => Fault);
+  fallback: Fault | ((request: RecordedRequest) => Fault);
   requests: RecordedRequest[];
   close(): Promise<void>;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export async function faultServer(fallback: FaultServer["fallback"] = { status: 200, body: "" }): Promise<FaultServer> {
   const sockets = new Set<Socket>();
-  const fs: FaultServer = { endpoint: "", faults: [], fallback, requests: [], close: () => Promise.resolve() };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const faulty: FaultServer = { endpoint: "", faults: [], fallback, requests: [], close: () => Promise.resolve() };
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
-      const rec: RecordedRequest = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() };
-      fs.requests.push(rec);
-      const f = fs.faults.shift() ?? (typeof fs.fallback == "function" ? fs.fallback(rec) : fs.fallback);
-      if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
-      if (f.reset) return void req.socket.destroy();
-      const body = typeof f.body == "string" ? Buffer.from(f.body) : Buffer.from(f.body ?? []);
-      const headers: Record<string, string | number> = { date: new Date(Date.now() + (f.dateOffsetMs ?? 0)).toUTCString(), "content-length": body.length, ...f.headers };
-      if (res.destroyed) return;
-      res.writeHead(f.status ?? 200, headers);
-      if (f.truncateAt != null) {
-        res.write(body.subarray(0, f.truncateAt));
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", async () => {
+      const recorded: RecordedRequest = {
+        method: request.method!,
+        url: request.url!,
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
+      faulty.requests.push(recorded);
+      const fault =
+        faulty.faults.shift() ?? (typeof faulty.fallback == "function" ? faulty.fallback(recorded) : faulty.fallback);
+      if (fault.delayMs) await sleep(fault.delayMs);
+      if (fault.reset) return void request.socket.destroy();
+      const body = typeof fault.body == "string" ? Buffer.from(fault.body) : Buffer.from(fault.body ?? []);
+      const headers: Record<string, string | number> = {
+        date: new Date(Date.now() + (fault.dateOffsetMs ?? 0)).toUTCString(),
+        "content-length": body.length,
+        ...fault.headers,
+      };
+      if (response.destroyed) return;
+      response.writeHead(fault.status ?? 200, headers);
+      if (fault.truncateAt != null) {
+        response.write(body.subarray(0, fault.truncateAt));
         // Let the partial body reach the client before the connection dies.
-        return void setTimeout(() => req.socket.destroy(), 20);
+        return void setTimeout(() => request.socket.destroy(), 20);
       }
-      if (f.bodyDelayMs) {
-        res.flushHeaders();
-        await new Promise((r) => setTimeout(r, f.bodyDelayMs));
+      if (fault.bodyDelayMs) {
+        response.flushHeaders();
+        await sleep(fault.bodyDelayMs);
       }
-      if (req.method == "HEAD") res.end();
-      else res.end(body);
+      if (request.method == "HEAD") response.end();
+      else response.end(body);
     });
   });
-  server.on("connection", (s: Socket) => (sockets.add(s), s.on("close", () => sockets.delete(s))));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  fs.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fs.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
+  server.on("connection", (socket: Socket) => (sockets.add(socket), socket.on("close", () => sockets.delete(socket))));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  faulty.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  faulty.close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
     });
-  return fs;
+  return faulty;
 }
