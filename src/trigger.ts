@@ -187,6 +187,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
   const source = bucket + "/" + prefix;
   const incremental = listing == "incremental";
+  // A directory bucket's listing cannot resume from a key: every poll lists it from the start.
+  const resumable = !DIRECTORY_BUCKET.test(bucket);
   requireValid({
     bucket: (bucket && typeof bucket == "string") || "a bucket name",
     since: !since || +since == +since || "a valid Date",
@@ -196,10 +198,13 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     maxSeen: maxSeen >= 1 || ">= 1",
     listing:
       listing == "full" ||
-      (incremental && !DIRECTORY_BUCKET.test(bucket)) ||
+      (incremental && resumable) ||
       '"full" or "incremental" ("full" for S3 Express directory buckets: they list in no order, refuse start-after)',
     fullListingEvery: isCount(fullListingEvery) || AN_INTEGER,
-    maxRequestsPerPoll: maxRequestsPerPoll == Infinity || isCount(maxRequestsPerPoll) || AN_INTEGER,
+    maxRequestsPerPoll:
+      maxRequestsPerPoll == Infinity ||
+      (isCount(maxRequestsPerPoll) && resumable) ||
+      `${AN_INTEGER} (no limit for S3 Express directory buckets: a listing cannot resume there)`,
     filter: !filter || typeof filter == "function" || "a function",
   });
   const delimiter = includeSubfolders ? undefined : "/";
@@ -372,7 +377,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
           : segment.keys[segment.firstPending - 1];
 
     if (increment) state.highWater = positionOf(increment);
-    if (full) state.after = full.finished && full.firstPending == Infinity ? undefined : positionOf(full);
+    if (full)
+      state.after = full.finished && full.firstPending == Infinity ? undefined : resumable ? positionOf(full) : "";
     const hasMore = leftovers.length > 0 || !!(increment && !increment.finished) || state.after !== undefined;
     if (!hasMore && state.newest !== null) {
       let newFloor = toPosition(positionTime(state.newest) - lookbackMs);

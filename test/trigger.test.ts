@@ -362,7 +362,19 @@ test("bad options and bad state are InputErrors that name the field", async () =
     () => newFileTrigger(c, { bucket: "logs--usw2-az1--x-s3", listing: "incremental" }),
     (e: any) => e instanceof InputError && e.field == "listing" && /S3 Express directory buckets/.test(e.message),
   );
-  newFileTrigger(c, { bucket: "logs--usw2-az1--x-s3" }); // a full listing works there
+  field(() => newFileTrigger(c, { bucket: "logs--usw2-az1--x-s3", maxRequestsPerPoll: 5 }), "maxRequestsPerPoll");
+  // A full listing works there, never resuming from a key (directory buckets refuse start-after):
+  // more events than batchSize are found again by listing from the start.
+  const directory = new FakeBucket();
+  for (const key of ["c", "a", "b"]) directory.put(key, { lm: T0 - 1000 });
+  const trigger = newFileTrigger(directory.client(), {
+    bucket: "logs--usw2-az1--x-s3",
+    batchSize: 1,
+    since: new Date(0),
+  });
+  const { got } = await drainPolls(trigger, undefined, directory);
+  assert.deepEqual(got, ["a", "b", "c"]);
+  assert.ok(directory.calls.every((call) => call.startAfter === undefined));
   const t = newFileTrigger(c, { bucket: "b", folder: "in" });
   const good = (await t.poll()).state;
   const bads: unknown[] = [
