@@ -229,3 +229,23 @@ test("maxRequestsPerPoll 3 on RGW: all of a 10,000-key folder exactly once, no p
 });
 
 const keys = (events: FileEvent[]) => events.map((e) => e.key);
+
+test("incremental on RGW with awkward keys: the high-water key goes back as start-after exactly (space, +, %, CR, emoji)", async () => {
+  const bucket = uniqueBucket("trigger-keys");
+  await c.createBucket({ bucket });
+  const awkward = ["odd/a b+c%2B.txt", "odd/line\r\nbreak.txt", "odd/\u00e9t\u00e9.txt", "odd/\u{1F600} smile.txt"];
+  for (const key of awkward) await c.putObject({ bucket, key, body: key });
+  await sleep(1100);
+  const trigger = newFileTrigger(c, { bucket, folder: "odd", listing: "incremental" });
+  let r = await trigger.poll();
+  assert.equal(r.state.highWater, "odd/\u{1F600} smile.txt", "the greatest key in S3's (UTF-8) order, exact");
+  // each new key is greater than the high-water key; each poll lists only after it
+  for (const key of ["odd/\u{1F600} smile.txt2", "odd/\u{1F600}\u{1F600}\r.txt"]) {
+    await sleep(1100);
+    await c.putObject({ bucket, key, body: key });
+    r = await trigger.poll(rt(r.state));
+    assert.deepEqual([keys(r.events), r.requests, r.state.highWater], [[key], 1, key]);
+  }
+  r = await trigger.poll(rt(r.state));
+  assert.deepEqual([r.events, r.requests], [[], 1]);
+});
