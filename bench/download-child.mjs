@@ -5,23 +5,36 @@
 import { readFileSync } from "node:fs";
 
 const [who, endpoint, bucket, key, concurrency, partSize] = process.argv.slice(2);
-const credentials = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+const credentials = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+};
 const mib = (kb) => kb / 1024;
 // VmHWM = the kernel's peak resident set of this process; maxRSS where /proc is missing.
 const peakKb = () => {
-  try { return +/VmHWM:\s*(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]; } catch { return process.resourceUsage().maxRSS; }
+  try {
+    return +/VmHWM:\s*(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1];
+  } catch {
+    return process.resourceUsage().maxRSS;
+  }
 };
 
 let run;
 if (who == "s3-edge" || who == "s3-edge-nodefetch") {
   const { S3Client, downloadFile } = await import(new URL("./.build/s3-edge.mjs", import.meta.url).href);
-  const fetch = who == "s3-edge" ? undefined : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
+  const fetch =
+    who == "s3-edge" ? undefined : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
   const client = new S3Client({ region: "us-east-1", endpoint, credentials, fetch });
   run = async () => {
-    const d = await downloadFile(client, { bucket, key, concurrency: +(concurrency ?? 1), partSize: partSize && +partSize });
+    const d = await downloadFile(client, {
+      bucket,
+      key,
+      concurrency: +(concurrency ?? 1),
+      partSize: partSize && +partSize,
+    });
     const reader = d.body.getReader();
     let n = 0;
-    for (let r; !(r = await reader.read()).done; ) n += r.value.length;
+    for (let r; !(r = await reader.read()).done;) n += r.value.length;
     if (n != d.size) throw new Error(`s3-edge: got ${n} of ${d.size} bytes`);
     return n;
   };
@@ -38,22 +51,29 @@ if (who == "s3-edge" || who == "s3-edge-nodefetch") {
 } else if (who == "nodefetch" || who == "fetch") {
   // References with no library on top (no S3Client, no downloadFile): s3-edge's Node transport, and
   // the global fetch (undici), s3-edge's default transport in Node.
-  const f = who == "fetch" ? fetch : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
+  const f =
+    who == "fetch" ? fetch : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
   run = async () => {
     const reader = (await f(`${endpoint}/${bucket}/${key}`)).body.getReader();
     let n = 0;
-    for (let r; !(r = await reader.read()).done; ) n += r.value.length;
+    for (let r; !(r = await reader.read()).done;) n += r.value.length;
     return n;
   };
 } else if (who == "http") {
   // Reference: node:http with no library on top (what the aws-sdk's node-http-handler uses).
   const http = await import("node:http");
-  run = () => new Promise((resolve, reject) => {
-    http.get(`${endpoint}/${bucket}/${key}`, (res) => {
-      let n = 0;
-      res.on("data", (c) => (n += c.length)).on("end", () => resolve(n)).on("error", reject);
-    }).on("error", reject);
-  });
+  run = () =>
+    new Promise((resolve, reject) => {
+      http
+        .get(`${endpoint}/${bucket}/${key}`, (res) => {
+          let n = 0;
+          res
+            .on("data", (c) => (n += c.length))
+            .on("end", () => resolve(n))
+            .on("error", reject);
+        })
+        .on("error", reject);
+    });
 } else if (who == "bare") {
   run = async () => 0;
 } else throw new Error(`unknown contender ${who}`);
@@ -62,4 +82,12 @@ const rssBefore = process.memoryUsage().rss / 1048576;
 const t0 = performance.now();
 const bytes = await run();
 const ms = performance.now() - t0;
-console.log(JSON.stringify({ bytes, ms, mibPerSec: bytes / 1048576 / (ms / 1000), rssBeforeMiB: rssBefore, peakRssMiB: mib(peakKb()) }));
+console.log(
+  JSON.stringify({
+    bytes,
+    ms,
+    mibPerSec: bytes / 1048576 / (ms / 1000),
+    rssBeforeMiB: rssBefore,
+    peakRssMiB: mib(peakKb()),
+  }),
+);

@@ -11,7 +11,8 @@
 // 256 MiB object is fetched by s3-edge at concurrency 1, 4, 8, 16 beside the AWS SDK's single GetObject.
 // Options: --checksum  the server also sends x-amz-checksum-crc32 (both clients then verify it).
 //          --rounds N  (default 4)   --throttled-rounds N  (default 1; 0 skips the throttled part)
-//          --only-throttled
+//          --only-throttled   --throttle MiB/s per connection (default 16; on a loaded machine pick
+//          a rate whose concurrency-8 total the machine can still carry, else the cores are measured)
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, createServer as createTcpServer, type Socket } from "node:net";
 import { spawn, execFile } from "node:child_process";
@@ -20,17 +21,27 @@ import { cpus } from "node:os";
 import * as zlib from "node:zlib";
 import * as esbuild from "esbuild";
 
-const MiB = 1048576, CHUNK = Buffer.alloc(MiB), TOTAL = 100 * MiB;
+const MiB = 1048576,
+  CHUNK = Buffer.alloc(MiB),
+  TOTAL = 100 * MiB;
 for (let i = 0; i < MiB; i++) CHUNK[i] = (i * 2654435761) >>> 24; // not all zeros: no accidental fast paths
-const ETAG = '"5f1e5c0de0b5e0c1a1b2c3d4e5f60718"', BUCKET = "bench", KEY = "big/100MiB.bin";
+const ETAG = '"5f1e5c0de0b5e0c1a1b2c3d4e5f60718"',
+  BUCKET = "bench",
+  KEY = "big/100MiB.bin";
 const args = process.argv.slice(2);
 const withChecksum = args.includes("--checksum");
 const rounds = +(args[args.indexOf("--rounds") + 1] || 0) || 4;
 const numberArg = (name: string, fallback: number) => (args.includes(name) ? +args[args.indexOf(name) + 1] : fallback);
 const throttledRounds = numberArg("--throttled-rounds", 1);
 const onlyThrottled = args.includes("--only-throttled");
-const THROTTLED_KEY = "big/256MiB.bin", THROTTLED_TOTAL = 256 * MiB, THROTTLE_MIB_PER_SEC = 16, PART_SIZE = 8 * MiB;
-const SIZES: Record<string, number> = { [`/${BUCKET}/${KEY}`]: TOTAL, [`/${BUCKET}/${THROTTLED_KEY}`]: THROTTLED_TOTAL };
+const THROTTLED_KEY = "big/256MiB.bin",
+  THROTTLED_TOTAL = 256 * MiB,
+  THROTTLE_MIB_PER_SEC = numberArg("--throttle", 16),
+  PART_SIZE = 8 * MiB;
+const SIZES: Record<string, number> = {
+  [`/${BUCKET}/${KEY}`]: TOTAL,
+  [`/${BUCKET}/${THROTTLED_KEY}`]: THROTTLED_TOTAL,
+};
 
 // CRC32 of 100 copies of CHUNK, base64 big-endian as S3 sends it.
 let crc32b64: string | undefined;
@@ -50,19 +61,29 @@ function serve(req: IncomingMessage, res: ServerResponse) {
   const TOTAL = SIZES[path];
   if (!TOTAL) {
     res.writeHead(404, { "content-type": "application/xml" });
-    return res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${KEY}</Key></Error>`);
+    return res.end(
+      `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${KEY}</Key></Error>`,
+    );
   }
   const im = req.headers["if-match"];
   if (im && im != "*" && im != ETAG) return res.writeHead(412).end();
-  let start = 0, end = TOTAL - 1;
+  let start = 0,
+    end = TOTAL - 1;
   const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
   if (m) {
-    if (m[1]) { start = +m[1]; if (m[2]) end = Math.min(+m[2], TOTAL - 1); } else start = TOTAL - +m[2];
+    if (m[1]) {
+      start = +m[1];
+      if (m[2]) end = Math.min(+m[2], TOTAL - 1);
+    } else start = TOTAL - +m[2];
     if (start > end || start >= TOTAL) return res.writeHead(416, { "content-range": `bytes */${TOTAL}` }).end();
   }
   const h: Record<string, string> = {
-    "content-type": "application/octet-stream", "content-length": String(end - start + 1), etag: ETAG,
-    "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT", "accept-ranges": "bytes", "x-amz-request-id": "BENCH",
+    "content-type": "application/octet-stream",
+    "content-length": String(end - start + 1),
+    etag: ETAG,
+    "last-modified": "Wed, 01 Jan 2025 00:00:00 GMT",
+    "accept-ranges": "bytes",
+    "x-amz-request-id": "BENCH",
   };
   if (m) h["content-range"] = `bytes ${start}-${end}/${TOTAL}`;
   else if (crc32b64 && TOTAL == 100 * MiB && req.headers["x-amz-checksum-mode"] == "ENABLED") {
@@ -75,7 +96,8 @@ function serve(req: IncomingMessage, res: ServerResponse) {
   let pos = start;
   const pump = () => {
     while (pos <= end) {
-      const off = pos % MiB, n = Math.min(MiB - off, end - pos + 1);
+      const off = pos % MiB,
+        n = Math.min(MiB - off, end - pos + 1);
       pos += n;
       if (!res.write(CHUNK.subarray(off, off + n))) return void res.once("drain", pump);
     }
@@ -88,13 +110,27 @@ function serve(req: IncomingMessage, res: ServerResponse) {
 const here = new URL(".", import.meta.url);
 mkdirSync(new URL(".build/", here), { recursive: true });
 await esbuild.build({
-  stdin: { contents: `export { S3Client, downloadFile } from "../src/index.ts";`, resolveDir: here.pathname, loader: "ts" },
-  bundle: true, format: "esm", platform: "neutral", target: "es2022", outfile: new URL(".build/s3-edge.mjs", here).pathname, logLevel: "error",
+  stdin: {
+    contents: `export { S3Client, downloadFile } from "../src/index.ts";`,
+    resolveDir: here.pathname,
+    loader: "ts",
+  },
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  outfile: new URL(".build/s3-edge.mjs", here).pathname,
+  logLevel: "error",
 });
 
 await esbuild.build({
-  entryPoints: [new URL("../src/node/index.ts", here).pathname], bundle: true, format: "esm", platform: "node", target: "node20",
-  outfile: new URL(".build/s3-edge-node.mjs", here).pathname, logLevel: "error",
+  entryPoints: [new URL("../src/node/index.ts", here).pathname],
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  outfile: new URL(".build/s3-edge-node.mjs", here).pathname,
+  logLevel: "error",
 });
 
 const server = createServer(serve);
@@ -126,11 +162,22 @@ const proxy = createTcpServer((client: Socket) => {
 await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
 const throttledEndpoint = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
 
-interface Run { bytes: number; ms: number; mibPerSec: number; rssBeforeMiB: number; peakRssMiB: number }
+interface Run {
+  bytes: number;
+  ms: number;
+  mibPerSec: number;
+  rssBeforeMiB: number;
+  peakRssMiB: number;
+}
 function child(who: string, target = { endpoint, key: KEY }, extra: string[] = []): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [new URL("download-child.mjs", here).pathname, who, target.endpoint, BUCKET, target.key, ...extra], { cwd: here.pathname, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
+    const p = spawn(
+      process.execPath,
+      [new URL("download-child.mjs", here).pathname, who, target.endpoint, BUCKET, target.key, ...extra],
+      { cwd: here.pathname, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "",
+      err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
     p.on("close", (code) => {
@@ -145,37 +192,82 @@ function child(who: string, target = { endpoint, key: KEY }, extra: string[] = [
 }
 // curl as a reference for what the loopback server can deliver (async: the server shares this event loop).
 function curl(): Promise<Run | undefined> {
-  return new Promise((resolve) => execFile("curl", ["-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", `${endpoint}/${BUCKET}/${KEY}`], (e, t) => {
-    if (e) return resolve(undefined);
-    const [bytes, s] = t.split(" ").map(Number);
-    resolve({ bytes, ms: s * 1000, mibPerSec: bytes / MiB / s, rssBeforeMiB: NaN, peakRssMiB: NaN });
-  }));
+  return new Promise((resolve) =>
+    execFile(
+      "curl",
+      ["-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", `${endpoint}/${BUCKET}/${KEY}`],
+      (e, t) => {
+        if (e) return resolve(undefined);
+        const [bytes, s] = t.split(" ").map(Number);
+        resolve({ bytes, ms: s * 1000, mibPerSec: bytes / MiB / s, rssBeforeMiB: NaN, peakRssMiB: NaN });
+      },
+    ),
+  );
 }
 const curlOk = !!(await curl());
 
 let summary: ReturnType<typeof summarize> = [];
-const med = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b), k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
+const med = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b),
+    k = s.length >> 1;
+  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
+};
 function summarize(names: string[], runs: Record<string, Run[]>) {
   return names.map((n) => ({
-    name: n, mibPerSec: med(runs[n].map((x) => x.mibPerSec)), peakRssMiB: med(runs[n].map((x) => x.peakRssMiB)),
-    maxPeakRssMiB: Math.max(...runs[n].map((x) => x.peakRssMiB)), rssAfterImportMiB: med(runs[n].map((x) => x.rssBeforeMiB)), runs: runs[n],
+    name: n,
+    mibPerSec: med(runs[n].map((x) => x.mibPerSec)),
+    peakRssMiB: med(runs[n].map((x) => x.peakRssMiB)),
+    maxPeakRssMiB: Math.max(...runs[n].map((x) => x.peakRssMiB)),
+    rssAfterImportMiB: med(runs[n].map((x) => x.rssBeforeMiB)),
+    runs: runs[n],
   }));
 }
 const printTable = (rows: string[][]) => {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  console.log("\n" + rows.map((r, ri) => r.map((c, i) => (i == 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ") + (ri == 0 ? "\n" + w.map((n) => "-".repeat(n)).join("  ") : "")).join("\n"));
+  console.log(
+    "\n" +
+      rows
+        .map(
+          (r, ri) =>
+            r.map((c, i) => (i == 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ") +
+            (ri == 0 ? "\n" + w.map((n) => "-".repeat(n)).join("  ") : ""),
+        )
+        .join("\n"),
+  );
 };
-const results: Record<string, unknown> = { name: "download", date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length };
+const results: Record<string, unknown> = {
+  name: "download",
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model,
+  cores: cpus().length,
+};
 
 const LABELS: Record<string, string> = {
-  bare: "bare node (no download)", "s3-edge-nodefetch": "s3-edge (nodeFetch)", nodefetch: "nodeFetch alone (ref)",
-  fetch: "global fetch alone (ref)", http: "node:http alone (ref)", curl: "curl (ref)", "aws-sdk": "aws-sdk GetObject",
+  bare: "bare node (no download)",
+  "s3-edge-nodefetch": "s3-edge (nodeFetch)",
+  nodefetch: "nodeFetch alone (ref)",
+  fetch: "global fetch alone (ref)",
+  http: "node:http alone (ref)",
+  curl: "curl (ref)",
+  "aws-sdk": "aws-sdk GetObject",
 };
 
 if (!onlyThrottled) {
-  const names = ["bare", "s3-edge", "s3-edge-nodefetch", "aws-sdk", "nodefetch", "fetch", "http", ...(curlOk ? ["curl"] : [])];
+  const names = [
+    "bare",
+    "s3-edge",
+    "s3-edge-nodefetch",
+    "aws-sdk",
+    "nodefetch",
+    "fetch",
+    "http",
+    ...(curlOk ? ["curl"] : []),
+  ];
   const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
-  console.log(`# download: 100 MiB GET from ${endpoint}, ${rounds} interleaved rounds, one child process per download${withChecksum ? ", server sends x-amz-checksum-crc32" : ""}`);
+  console.log(
+    `# download: 100 MiB GET from ${endpoint}, ${rounds} interleaved rounds, one child process per download${withChecksum ? ", server sends x-amz-checksum-crc32" : ""}`,
+  );
   const t0 = performance.now();
   await child("s3-edge"); // warm the OS page cache / server before measuring
   for (let r = 0; r < rounds; r++) {
@@ -189,22 +281,43 @@ if (!onlyThrottled) {
   }
   summary = summarize(names, runs);
   const get = (n: string) => summary.find((s) => s.name == n)!;
-  const bare = get("bare"), sdk = get("aws-sdk");
+  const bare = get("bare"),
+    sdk = get("aws-sdk");
   const rows = [["contender", "MiB/s", "peak RSS MiB", "(max)", "RSS after import", "vs bare node"]];
-  for (const s of summary) rows.push([LABELS[s.name] ?? s.name, s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
-    isNaN(s.peakRssMiB) ? "n/a" : s.peakRssMiB.toFixed(1), isNaN(s.maxPeakRssMiB) ? "" : s.maxPeakRssMiB.toFixed(1),
-    isNaN(s.rssAfterImportMiB) ? "" : s.rssAfterImportMiB.toFixed(1), s.name == "bare" || isNaN(s.peakRssMiB) ? "" : `+${(s.peakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`]);
+  for (const s of summary)
+    rows.push([
+      LABELS[s.name] ?? s.name,
+      s.name == "bare" ? "—" : s.mibPerSec.toFixed(0),
+      isNaN(s.peakRssMiB) ? "n/a" : s.peakRssMiB.toFixed(1),
+      isNaN(s.maxPeakRssMiB) ? "" : s.maxPeakRssMiB.toFixed(1),
+      isNaN(s.rssAfterImportMiB) ? "" : s.rssAfterImportMiB.toFixed(1),
+      s.name == "bare" || isNaN(s.peakRssMiB) ? "" : `+${(s.peakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`,
+    ]);
   printTable(rows);
   const ratios: Record<string, { speedVsAwsSdk: number; peakRssAboveBareMiB: number }> = {};
-  for (const [n, label] of [["s3-edge", "s3-edge (global fetch)"], ["s3-edge-nodefetch", "s3-edge (nodeFetch)"]]) {
-    const e = get(n), speed = e.mibPerSec / sdk.mibPerSec, extra = e.maxPeakRssMiB - bare.peakRssMiB;
+  for (const [n, label] of [
+    ["s3-edge", "s3-edge (global fetch)"],
+    ["s3-edge-nodefetch", "s3-edge (nodeFetch)"],
+  ]) {
+    const e = get(n),
+      speed = e.mibPerSec / sdk.mibPerSec,
+      extra = e.maxPeakRssMiB - bare.peakRssMiB;
     ratios[n] = { speedVsAwsSdk: speed, peakRssAboveBareMiB: extra };
     console.log(`  target: ${label} MiB/s ≥ aws-sdk: ${speed.toFixed(2)}× ${speed >= 1 ? "✓" : "✗ NOT MET"}`);
-    console.log(`  target: ${label} peak RSS ≤ bare node + 32 MiB: +${extra.toFixed(1)} MiB (worst run) ${extra <= 32 ? "✓" : "✗ NOT MET"}`);
+    console.log(
+      `  target: ${label} peak RSS ≤ bare node + 32 MiB: +${extra.toFixed(1)} MiB (worst run) ${extra <= 32 ? "✓" : "✗ NOT MET"}`,
+    );
   }
   Object.assign(results, {
-    objectBytes: TOTAL, rounds, checksum: withChecksum, contenders: summary,
-    ratios: { speedVsAwsSdk: ratios["s3-edge"].speedVsAwsSdk, peakRssAboveBareMiB: ratios["s3-edge"].peakRssAboveBareMiB, nodeFetch: ratios["s3-edge-nodefetch"] },
+    objectBytes: TOTAL,
+    rounds,
+    checksum: withChecksum,
+    contenders: summary,
+    ratios: {
+      speedVsAwsSdk: ratios["s3-edge"].speedVsAwsSdk,
+      peakRssAboveBareMiB: ratios["s3-edge"].peakRssAboveBareMiB,
+      nodeFetch: ratios["s3-edge-nodefetch"],
+    },
   });
 }
 
@@ -214,14 +327,21 @@ if (throttledRounds > 0) {
   const levels = [1, 4, 8, 16];
   const names = ["bare", "aws-sdk", ...levels.map((c) => `s3-edge c${c}`)];
   const runs: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
-  console.log(`\n# download, throttled: 256 MiB through a proxy limiting each connection to ${THROTTLE_MIB_PER_SEC} MiB/s, partSize ${PART_SIZE / MiB} MiB, s3-edge with nodeFetch, ${throttledRounds} round(s)`);
+  console.log(
+    `\n# download, throttled: 256 MiB through a proxy limiting each connection to ${THROTTLE_MIB_PER_SEC} MiB/s, partSize ${PART_SIZE / MiB} MiB, s3-edge with nodeFetch, ${throttledRounds} round(s)`,
+  );
   const t0 = performance.now();
   for (let r = 0; r < throttledRounds; r++) {
     for (let i = 0; i < names.length; i++) {
       const who = names[(i + r) % names.length];
       const concurrency = /c(\d+)$/.exec(who)?.[1];
-      const run = await child(concurrency ? "s3-edge-nodefetch" : who, target, concurrency ? [concurrency, String(PART_SIZE)] : []);
-      if (who != "bare" && run.bytes != THROTTLED_TOTAL) throw new Error(`${who} received ${run.bytes} bytes, expected ${THROTTLED_TOTAL}`);
+      const run = await child(
+        concurrency ? "s3-edge-nodefetch" : who,
+        target,
+        concurrency ? [concurrency, String(PART_SIZE)] : [],
+      );
+      if (who != "bare" && run.bytes != THROTTLED_TOTAL)
+        throw new Error(`${who} received ${run.bytes} bytes, expected ${THROTTLED_TOTAL}`);
       runs[who].push(run);
       process.stdout.write(".");
     }
@@ -229,25 +349,45 @@ if (throttledRounds > 0) {
   console.log(` done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const throttled = summarize(names, runs);
   const get = (n: string) => throttled.find((s) => s.name == n)!;
-  const bare = get("bare"), one = get("s3-edge c1");
+  const bare = get("bare"),
+    one = get("s3-edge c1");
   const rows = [["contender", "MiB/s", "vs concurrency 1", "peak RSS above bare", "RSS allowance"]];
   for (const s of throttled.slice(1)) {
     const concurrency = +(/c(\d+)$/.exec(s.name)?.[1] ?? 1);
-    rows.push([LABELS[s.name] ?? s.name, s.mibPerSec.toFixed(0), `${(s.mibPerSec / one.mibPerSec).toFixed(2)}×`,
-      `+${(s.maxPeakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`, `${32 + (concurrency * PART_SIZE) / MiB} MiB`]);
+    rows.push([
+      LABELS[s.name] ?? s.name,
+      s.mibPerSec.toFixed(0),
+      `${(s.mibPerSec / one.mibPerSec).toFixed(2)}×`,
+      `+${(s.maxPeakRssMiB - bare.peakRssMiB).toFixed(1)} MiB`,
+      `${32 + (concurrency * PART_SIZE) / MiB} MiB`,
+    ]);
   }
   printTable(rows);
-  const c8 = get("s3-edge c8"), speedUp = c8.mibPerSec / one.mibPerSec;
+  const c8 = get("s3-edge c8"),
+    speedUp = c8.mibPerSec / one.mibPerSec;
   console.log(`  target: concurrency 8 ≥ 6× concurrency 1: ${speedUp.toFixed(2)}× ${speedUp >= 6 ? "✓" : "✗ NOT MET"}`);
   for (const c of levels) {
-    const extra = get(`s3-edge c${c}`).maxPeakRssMiB - bare.peakRssMiB, allowance = 32 + (c * PART_SIZE) / MiB;
-    console.log(`  target: concurrency ${c} peak RSS ≤ bare + 32 MiB + ${c} × ${PART_SIZE / MiB} MiB: +${extra.toFixed(1)} MiB ${extra <= allowance ? "✓" : "✗ NOT MET"}`);
+    const extra = get(`s3-edge c${c}`).maxPeakRssMiB - bare.peakRssMiB,
+      allowance = 32 + (c * PART_SIZE) / MiB;
+    console.log(
+      `  target: concurrency ${c} peak RSS ≤ bare + 32 MiB + ${c} × ${PART_SIZE / MiB} MiB: +${extra.toFixed(1)} MiB ${extra <= allowance ? "✓" : "✗ NOT MET"}`,
+    );
   }
-  results.throttled = { objectBytes: THROTTLED_TOTAL, mibPerSecPerConnection: THROTTLE_MIB_PER_SEC, partSize: PART_SIZE, rounds: throttledRounds, contenders: throttled, speedUpC8: speedUp };
+  results.throttled = {
+    objectBytes: THROTTLED_TOTAL,
+    mibPerSecPerConnection: THROTTLE_MIB_PER_SEC,
+    partSize: PART_SIZE,
+    rounds: throttledRounds,
+    contenders: throttled,
+    speedUpC8: speedUp,
+  };
 }
 server.close();
 proxy.close();
 
 mkdirSync(new URL("results/", here), { recursive: true });
-writeFileSync(new URL(`results/download${withChecksum ? "-checksum" : ""}.json`, here), JSON.stringify(results, null, 2) + "\n");
+writeFileSync(
+  new URL(`results/download${withChecksum ? "-checksum" : ""}.json`, here),
+  JSON.stringify(results, null, 2) + "\n",
+);
 console.log(`\nJSON: bench/results/download${withChecksum ? "-checksum" : ""}.json`);

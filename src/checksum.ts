@@ -16,7 +16,7 @@ const reflectedCrc32 = (polynomial: number) => {
       table = new Int32Array(1024);
       for (let index = 0; index < 1024; index++) {
         let crc = index & 255;
-        for (let shifts = 8 * ((index >> 8) + 1); shifts--; ) crc = crc & 1 ? (crc >>> 1) ^ polynomial : crc >>> 1;
+        for (let shifts = 8 * ((index >> 8) + 1); shifts--;) crc = crc & 1 ? (crc >>> 1) ^ polynomial : crc >>> 1;
         table[index] = crc;
       }
     }

@@ -19,11 +19,11 @@ function buildTables() {
   for (let index = 0; index < 2048; index++) {
     let high = 0,
       low = index & 255;
-    for (let shifts = 8 * ((index >> 8) + 1); shifts--; ) {
+    for (let shifts = 8 * ((index >> 8) + 1); shifts--;) {
       const carry = low & 1;
       low = (low >>> 1) | (high << 31);
       high >>>= 1;
-      if (carry) (high ^= POLYNOMIAL_HIGH), (low ^= POLYNOMIAL_LOW);
+      if (carry) ((high ^= POLYNOMIAL_HIGH), (low ^= POLYNOMIAL_LOW));
     }
     tableHigh[index] = high;
     tableLow[index] = low;
@@ -65,4 +65,5 @@ export function crc64nvme(state: bigint | undefined, bytes: Uint8Array): bigint 
 }
 
 /** A CRC64's 8 big-endian bytes: S3 sends their base64. */
-export const crc64Bytes = (crc: bigint) => [56n, 48n, 40n, 32n, 24n, 16n, 8n, 0n].map((shift) => Number((crc >> shift) & 255n));
+export const crc64Bytes = (crc: bigint) =>
+  [56n, 48n, 40n, 32n, 24n, 16n, 8n, 0n].map((shift) => Number((crc >> shift) & 255n));

@@ -87,7 +87,7 @@ function plan({ context, first, parallel }: OpenedDownload, inOrder: boolean): P
   if (inOrder) return { parts, algorithm, expected, mode: "sequential" };
   return {
     parts,
-    unverifiedReason: `a ${algorithm.name} of the whole object cannot be combined from ranges written at their offsets: use concurrency 1 to verify it`,
+    unverifiedReason: `a ${algorithm.name} cannot be combined from ranges written at offsets: use concurrency 1`,
   };
 }
 
@@ -110,7 +110,8 @@ function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected 
   } else if (mode === "combine") {
     const spec = COMBINABLE[algorithm.name];
     let crc = BigInt(parts[0].checksumState);
-    for (const part of parts.slice(1)) crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
+    for (const part of parts.slice(1))
+      crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
     const state = spec.width === 64 ? crc : Number(crc);
     if (base64(algorithm.digest(state)) !== expected) mismatch(opened, algorithm.name, size);
   } else {
@@ -119,7 +120,10 @@ function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected 
     let state = algorithm.init();
     parts.forEach((part, index) => {
       if (part.start !== (index ? parts[index - 1].end + 1 : 0)) mismatch(opened, "part layout", size);
-      state = algorithm.update(state, Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)));
+      state = algorithm.update(
+        state,
+        Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)),
+      );
     });
     if (parts.at(-1)!.end !== size - 1) mismatch(opened, "part layout", size);
     if (base64(algorithm.digest(state)) !== expected) mismatch(opened, `${algorithm.name} of the part checksums`, size);
@@ -158,7 +162,7 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
         response.body.cancel().catch(() => {});
         throw new DownloadError(
           "InvalidResponse",
-          `${options.bucket}/${options.key}: part ${part.partNumber} came without its byte range or its own ${algorithm!.name}`,
+          `${options.bucket}/${options.key}: part ${part.partNumber} came without its range or its ${algorithm!.name}`,
           loaded,
           objectSize,
         );
@@ -167,7 +171,7 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
     const reader = openRange(context, part.start, part.end, response);
     readers.add(reader);
     if (failure) reader.cancel(failure.reason);
-    for (let chunk; (chunk = await reader.read()); ) {
+    for (let chunk; (chunk = await reader.read());) {
       const offset = part.start + part.received;
       part.received += chunk.length;
       if (algorithm && mode !== "sequential") part.checksumState = algorithm.update(part.checksumState, chunk);
@@ -230,7 +234,7 @@ export function downloadParallel(opened: OpenedDownload): Download {
     },
     async write(part, chunk) {
       const ring = (part.ring ??= spareRings.pop() ?? new Uint8Array(partSize));
-      for (let at = 0; at < chunk.length; ) {
+      for (let at = 0; at < chunk.length;) {
         // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) waits for
         // room until it becomes the head and the consumer drains it.
         while (part.written - part.delivered === partSize && !run.failed()) await changed;

@@ -13,7 +13,10 @@ export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   key: string;
   /** A specific version (versioned buckets). */
   versionId?: string;
-  /** Only download this version (sent as If-Match); a different current version fails with S3Error PreconditionFailed. */
+  /**
+   * Only download this version (sent as If-Match); a different current version fails with S3Error
+   * PreconditionFailed.
+   */
   etag?: string;
   /** "bytes=start-end", "bytes=start-" or "bytes=-suffixLength" */
   range?: string;
@@ -67,7 +70,10 @@ export interface OpenedDownload {
  * mode, since S3 sends a full-object checksum only on a whole-object GET or HEAD. A small object is
  * then done in this one request; a parallel download reads its first part from it.
  */
-export async function openDownload(client: Pick<S3Client, "getObject">, options: DownloadOptions): Promise<OpenedDownload> {
+export async function openDownload(
+  client: Pick<S3Client, "getObject">,
+  options: DownloadOptions,
+): Promise<OpenedDownload> {
   // fetch transparently decodes a stored Content-Encoding (gzip, br...), which would break the byte
   // count, the checksum and resume offsets: ask S3 to label the body identity and get the stored bytes.
   // (getObject picks the fields it knows from the options.)
@@ -110,9 +116,8 @@ export function downloadSequential({ context, first }: OpenedDownload): Download
   const wholeObject = start === 0 && total === objectSize;
   const choice = wholeObject
     ? chooseChecksum(first)
-    : { unverifiedReason: "a range of an object: S3 sends checksums for whole objects only" };
-  if (choice.parts)
-    choice.unverifiedReason = `a multipart COMPOSITE checksum (${choice.parts} parts) is checked part by part only: set concurrency > 1`;
+    : { unverifiedReason: "a range (S3 sends checksums of whole objects only)" };
+  if (choice.parts) choice.unverifiedReason = "a COMPOSITE checksum is checked per part only: set concurrency > 1";
   const algorithm = choice.parts ? undefined : choice.algorithm;
   let state = algorithm?.init();
   let received = 0;
@@ -131,7 +136,8 @@ export function downloadSequential({ context, first }: OpenedDownload): Download
         if (algorithm && base64(algorithm.digest(state)) !== choice.expected)
           throw new DownloadError(
             "ChecksumMismatch",
-            `${options.bucket}/${options.key}: ChecksumMismatch (${algorithm.name}) after ${received} of ${total} bytes`,
+            `${options.bucket}/${options.key}: ChecksumMismatch (${algorithm.name}) ` +
+              `after ${received} of ${total} bytes`,
             received,
             total,
           );

@@ -76,7 +76,7 @@ export function openRange(context: DownloadContext, start: number, end: number, 
     if (response.status === 206) {
       const range = response.contentRange;
       if (!range || range.start !== at || range.end !== end || range.size !== objectSize)
-        fail("InvalidResponse", `: asked bytes ${at}-${end}, got Content-Range ${JSON.stringify(range ?? null)}`);
+        fail("InvalidResponse", `: asked bytes ${at}-${end}, got ${range?.start}-${range?.end}/${range?.size}`);
       skip = 0;
       trimTail = false;
     } else if (response.status === 200) {
@@ -95,7 +95,7 @@ export function openRange(context: DownloadContext, start: number, end: number, 
     return slow;
   };
   const next = async (): Promise<Uint8Array | null | undefined | typeof STALLED> => {
-    if (slowWindow) return (slowWindow = false), STALLED;
+    if (slowWindow) return ((slowWindow = false), STALLED);
     pending ??= reader!.read().then(
       (result) => (result.done ? null : result.value),
       () => undefined,
@@ -140,7 +140,8 @@ export function openRange(context: DownloadContext, start: number, end: number, 
         }
         continue; // a transient failure after the client's retries: spend one resume
       }
-      if (cancelled) response.body.cancel().catch(() => {}); // cancelled while the request was on its way
+      if (cancelled)
+        response.body.cancel().catch(() => {}); // cancelled while the request was on its way
       else return accept(response);
     }
   };
@@ -183,7 +184,7 @@ export function openRange(context: DownloadContext, start: number, end: number, 
             }
             return chunk;
           }
-          if (chunk === null && received === length) return (finished = true), undefined;
+          if (chunk === null && received === length) return ((finished = true), undefined);
           // A broken body, one that ended early (a truncation too), or one too slow: resume the same version.
           if (chunk === STALLED) lastBreak = "Stalled";
           else lastBreak = "Truncated";
@@ -209,4 +210,3 @@ export function rangeBounds(range: string | undefined, objectSize: number): { st
   if (!asked[1]) return { start: Math.max(0, objectSize - +asked[2]), end: objectSize - 1 };
   return { start: +asked[1], end: Math.min(asked[2] ? +asked[2] : Infinity, objectSize - 1) };
 }
-

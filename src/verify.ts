@@ -47,11 +47,7 @@ export function chooseChecksum(response: Pick<ObjectMetadata, "checksums" | "che
     return { algorithm, expected: value };
   }
   const names = Object.keys(offered);
-  return {
-    unverifiedReason: names.length
-      ? `the server sent only ${names.join(", ")}, which this library does not compute`
-      : "the server sent no checksum (objects uploaded without one on S3-compatible servers; RGW 16 sends none)",
-  };
+  return { unverifiedReason: names.length ? `no supported checksum (only ${names})` : "no checksum sent" };
 }
 
 /** Base64 of digest bytes, as S3 carries checksums in headers. */

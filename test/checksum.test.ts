@@ -5,7 +5,8 @@ import { base64 as b64, crc32 as crc32s, crc32c as crc32cs, crcBytes } from "../
 
 const crcBase64 = (c: number) => b64(crcBytes(c));
 
-const crc32 = (b: Uint8Array) => crc32s(0, b), crc32c = (b: Uint8Array) => crc32cs(0, b);
+const crc32 = (b: Uint8Array) => crc32s(0, b),
+  crc32c = (b: Uint8Array) => crc32cs(0, b);
 import { randomData, rng } from "./support/rangeserver.ts";
 import { crc64Bytes, crc64nvme } from "../src/crc64.ts";
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC } from "../src/crc-combine.ts";
@@ -40,10 +41,11 @@ test("base64 of the big-endian bytes, as in x-amz-checksum-crc32 / -crc32c", () 
 
 test("CRC32 matches node:zlib on random data of every length 0..300 and at every alignment", () => {
   const d = randomData(4096, 7);
-  for (let n = 0; n <= 300; n++) for (let off = 0; off < 8; off++) {
-    const v = d.subarray(off, off + n);
-    assert.equal(crc32(v), zlibCrc32(v), `len ${n} offset ${off}`);
-  }
+  for (let n = 0; n <= 300; n++)
+    for (let off = 0; off < 8; off++) {
+      const v = d.subarray(off, off + n);
+      assert.equal(crc32(v), zlibCrc32(v), `len ${n} offset ${off}`);
+    }
 });
 
 test("incremental equals one-shot on random splits (both polynomials)", () => {
@@ -53,7 +55,7 @@ test("incremental equals one-shot on random splits (both polynomials)", () => {
     for (const crc of [crc32s, crc32cs]) {
       const whole = crc(0, data);
       let s = 0;
-      for (let i = 0; i < data.length; ) {
+      for (let i = 0; i < data.length;) {
         const n = Math.floor(r() * 700);
         s = crc(s, data.subarray(i, i + n));
         i += n;
@@ -65,7 +67,8 @@ test("incremental equals one-shot on random splits (both polynomials)", () => {
 });
 
 test("a 1-bit change changes the CRC", () => {
-  const d = randomData(100_000, 9), before = crc32c(d);
+  const d = randomData(100_000, 9),
+    before = crc32c(d);
   d[54321] ^= 8;
   assert.notEqual(crc32c(d), before);
 });
@@ -78,7 +81,8 @@ test("CRC64NVME: the NVMe check value of '123456789', its S3 base64, empty input
 });
 
 test("CRC64NVME equals a bit-at-a-time BigInt reference at every length 0..100 and on random splits", () => {
-  const POLY = 0x9a6c9329ac4bc9b5n, ALL = (1n << 64n) - 1n;
+  const POLY = 0x9a6c9329ac4bc9b5n,
+    ALL = (1n << 64n) - 1n;
   const reference = (bytes: Uint8Array) => {
     let crc = ALL;
     for (const byte of bytes) {
@@ -88,11 +92,13 @@ test("CRC64NVME equals a bit-at-a-time BigInt reference at every length 0..100 a
     return crc ^ ALL;
   };
   const data = randomData(4096, 64);
-  for (let n = 0; n <= 100; n++) assert.equal(crc64nvme(0n, data.subarray(3, 3 + n)), reference(data.subarray(3, 3 + n)), `length ${n}`);
-  const r = rng(65), whole = reference(data);
+  for (let n = 0; n <= 100; n++)
+    assert.equal(crc64nvme(0n, data.subarray(3, 3 + n)), reference(data.subarray(3, 3 + n)), `length ${n}`);
+  const r = rng(65),
+    whole = reference(data);
   for (let round = 0; round < 20; round++) {
     let state = 0n;
-    for (let at = 0; at < data.length; ) {
+    for (let at = 0; at < data.length;) {
       const n = Math.floor(r() * 300);
       state = crc64nvme(state, data.subarray(at, (at += n)));
     }
@@ -109,7 +115,11 @@ test("CRC combination equals the one-pass CRC on random data and random splits, 
   ];
   for (let round = 0; round < 30; round++) {
     const data = randomData(Math.floor(r() * 300_000), 200 + round);
-    const cuts = [0, ...Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.floor(r() * data.length)).sort((a, b) => a - b), data.length];
+    const cuts = [
+      0,
+      ...Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.floor(r() * data.length)).sort((a, b) => a - b),
+      data.length,
+    ];
     for (const { spec, crc } of crcs) {
       let combined = crc(data.subarray(0, cuts[1]));
       for (let i = 1; i < cuts.length - 1; i++) {

@@ -49,7 +49,10 @@ describe("download on a real S3 server", () => {
     // Objects put without a checksum carry none; when the server does send one, downloadFile verifies it.
     const d = await downloadFile(c, { bucket, key: "dir/big.bin", etag });
     assert.ok(Buffer.from(big).equals(await readAll(d.body)));
-    await assert.rejects(downloadFile(c, { bucket, key: "dir/big.bin", etag: "00000000000000000000000000000000" }), (e: any) => e instanceof S3Error && e.status === 412);
+    await assert.rejects(
+      downloadFile(c, { bucket, key: "dir/big.bin", etag: "00000000000000000000000000000000" }),
+      (e: any) => e instanceof S3Error && e.status === 412,
+    );
   });
 
   test("ranged download", async () => {
@@ -76,13 +79,22 @@ describe("download on a real S3 server", () => {
         async pull(ctl) {
           const x = await r.read();
           if (x.done) return ctl.close();
-          if ((n += x.value.length) > MiB) { await r.cancel(); return ctl.error(new TypeError("terminated")); }
+          if ((n += x.value.length) > MiB) {
+            await r.cancel();
+            return ctl.error(new TypeError("terminated"));
+          }
           ctl.enqueue(x.value);
         },
       });
       return new Response(body, { status: res.status, headers: res.headers });
     }) as typeof fetch;
-    const cb = new S3Client({ endpoint: (await s3TestServer()).endpoint, region: (await s3TestServer()).region, forcePathStyle: true, credentials: await s3TestServer(), fetch: breaking });
+    const cb = new S3Client({
+      endpoint: (await s3TestServer()).endpoint,
+      region: (await s3TestServer()).region,
+      forcePathStyle: true,
+      credentials: await s3TestServer(),
+      fetch: breaking,
+    });
     const d = await downloadFile(cb, { bucket, key: "dir/big.bin" });
     assert.ok(Buffer.from(big).equals(await readAll(d.body)));
     assert.equal(seen.length, 2);
@@ -99,16 +111,26 @@ describe("download on a real S3 server", () => {
       if (n > 1) return res;
       const r = res.body!.getReader();
       let got = 0;
-      return new Response(new ReadableStream({
-        async pull(ctl) {
-          const x = await r.read();
-          if (x.done || (got += x.value.length) > MiB) return void (await r.cancel(), ctl.error(new TypeError("terminated")));
-          ctl.enqueue(x.value);
-        },
-      }), { status: res.status, headers: res.headers });
+      return new Response(
+        new ReadableStream({
+          async pull(ctl) {
+            const x = await r.read();
+            if (x.done || (got += x.value.length) > MiB)
+              return void (await r.cancel(), ctl.error(new TypeError("terminated")));
+            ctl.enqueue(x.value);
+          },
+        }),
+        { status: res.status, headers: res.headers },
+      );
     }) as typeof fetch;
     const s = await s3TestServer();
-    const cr = new S3Client({ endpoint: s.endpoint, region: s.region, forcePathStyle: true, credentials: s, fetch: racing });
+    const cr = new S3Client({
+      endpoint: s.endpoint,
+      region: s.region,
+      forcePathStyle: true,
+      credentials: s,
+      fetch: racing,
+    });
     const d = await downloadFile(cr, { bucket, key: "v.bin" });
     await assert.rejects(readAll(d.body), (e: any) => e instanceof DownloadError && e.code === "ObjectChanged");
   });
@@ -137,7 +159,10 @@ describe("download on a real S3 server", () => {
     const r = await downloadToFile(c, { bucket, key: "dir/big.bin", path });
     assert.equal(r.size, big.length);
     assert.ok(Buffer.from(big).equals(await readFile(path)));
-    await assert.rejects(downloadToFile(c, { bucket, key: "dir/nope.bin", path: join(dir, "nope.bin") }), (e: any) => e instanceof S3Error && e.code === "NoSuchKey");
+    await assert.rejects(
+      downloadToFile(c, { bucket, key: "dir/nope.bin", path: join(dir, "nope.bin") }),
+      (e: any) => e instanceof S3Error && e.code === "NoSuchKey",
+    );
     assert.deepEqual(await readdir(dir), ["big.bin"]);
   });
 });

@@ -18,7 +18,13 @@ let client: S3Client;
 
 before(async () => {
   srv = await startRangeServer();
-  client = new S3Client({ endpoint: srv.endpoint, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "AKID", secretAccessKey: "secret" }, retryBaseMs: 1 });
+  client = new S3Client({
+    endpoint: srv.endpoint,
+    forcePathStyle: true,
+    region: "us-east-1",
+    credentials: { accessKeyId: "AKID", secretAccessKey: "secret" },
+    retryBaseMs: 1,
+  });
 });
 after(() => srv.stop());
 beforeEach(() => {
@@ -33,7 +39,8 @@ async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   for await (const c of s as any as AsyncIterable<Uint8Array>) parts.push(c);
   return new Uint8Array(Buffer.concat(parts));
 }
-const same = (a: Uint8Array, b: Uint8Array) => assert.ok(Buffer.from(a).equals(Buffer.from(b)), `bytes differ (${a.length} vs ${b.length})`);
+const same = (a: Uint8Array, b: Uint8Array) =>
+  assert.ok(Buffer.from(a).equals(Buffer.from(b)), `bytes differ (${a.length} vs ${b.length})`);
 const gets = (key?: string) => srv.requests.filter((r) => r.method === "GET" && (!key || r.key === key));
 const isDownloadError = (code: string) => (e: unknown) => {
   assert.ok(e instanceof DownloadError, `expected DownloadError ${code}, got ${e}`);
@@ -46,14 +53,21 @@ describe("downloadFile", () => {
     const data = randomData(5 * MiB + 123, 1);
     const o = srv.put("big.bin", data, { contentType: "application/x-test" });
     const progress: number[] = [];
-    const d = await downloadFile(client, { bucket: "b", key: "big.bin", onProgress: (p) => (assert.equal(p.total, data.length), progress.push(p.loaded)) });
+    const d = await downloadFile(client, {
+      bucket: "b",
+      key: "big.bin",
+      onProgress: (p) => (assert.equal(p.total, data.length), progress.push(p.loaded)),
+    });
     assert.equal(d.size, data.length);
     assert.equal(d.etag, o.etag);
     assert.equal(d.contentType, "application/x-test");
     assert.equal(d.lastModified.getTime(), Math.floor(o.lastModified.getTime() / 1000) * 1000);
     same(await readAll(d.body), data);
     assert.equal(progress.at(-1), data.length);
-    assert.ok(progress.every((v, i) => i === 0 || v > progress[i - 1]), "progress increases");
+    assert.ok(
+      progress.every((v, i) => i === 0 || v > progress[i - 1]),
+      "progress increases",
+    );
     assert.equal(gets().length, 1);
     assert.equal(gets()[0].checksumMode, "ENABLED");
     assert.equal(gets()[0].ifMatch, undefined);
@@ -65,7 +79,10 @@ describe("downloadFile", () => {
     const d = await downloadFile(client, { bucket: "b", key: "e.bin", etag: o.etag });
     same(await readAll(d.body), data);
     assert.equal(gets()[0].ifMatch, `"${o.etag}"`);
-    await assert.rejects(downloadFile(client, { bucket: "b", key: "e.bin", etag: "0123456789abcdef0123456789abcdef" }), (e: any) => e instanceof S3Error && e.code === "PreconditionFailed");
+    await assert.rejects(
+      downloadFile(client, { bucket: "b", key: "e.bin", etag: "0123456789abcdef0123456789abcdef" }),
+      (e: any) => e instanceof S3Error && e.code === "PreconditionFailed",
+    );
   });
 
   test("a stored Content-Encoding (gzip) comes back as the stored bytes, verified (fetch would decode it)", async () => {
@@ -86,7 +103,8 @@ describe("downloadFile", () => {
 
   test("connections cut at random offsets (seeded) resume byte-exactly with If-Match and Range", async () => {
     for (let seed = 1; seed <= 12; seed++) {
-      const r = rng(seed), size = 1 * MiB + Math.floor(r() * MiB);
+      const r = rng(seed),
+        size = 1 * MiB + Math.floor(r() * MiB);
       const data = randomData(size, seed);
       // Vary the checksum the server offers so crc32, crc32c and sha256 are each verified across resumes.
       const sums = [{ all: true }, {}, { checksums: { sha256: require_sha256(data) } }][seed % 3];
@@ -104,7 +122,10 @@ describe("downloadFile", () => {
         assert.equal(q.ifMatch, `"${o.etag}"`);
         // A reset (RST) may drop bytes the server wrote before the cut: resume at what arrived.
         const m = /^bytes=(\d+)-(\d+)$/.exec(q.range ?? "")!;
-        assert.ok(m && +m[1] >= prev && +m[1] <= cuts[i] && +m[2] === size - 1, `seed ${seed}: resume ${q.range} for a cut at ${cuts[i]}`);
+        assert.ok(
+          m && +m[1] >= prev && +m[1] <= cuts[i] && +m[2] === size - 1,
+          `seed ${seed}: resume ${q.range} for a cut at ${cuts[i]}`,
+        );
         prev = +m[1];
       });
     }
@@ -147,10 +168,14 @@ describe("downloadFile", () => {
     const data = randomData(2 * MiB, 4);
     srv.put("v.bin", data);
     srv.faults.cuts = [700_000];
-    srv.faults.onGet = (n) => { if (n === 2) srv.put("v.bin", randomData(2 * MiB, 5)); };
+    srv.faults.onGet = (n) => {
+      if (n === 2) srv.put("v.bin", randomData(2 * MiB, 5));
+    };
     const d = await downloadFile(client, { bucket: "b", key: "v.bin" });
     let got = 0;
-    await assert.rejects(async () => { for await (const c of d.body as any) got += c.length; }, isDownloadError("ObjectChanged"));
+    await assert.rejects(async () => {
+      for await (const c of d.body as any) got += c.length;
+    }, isDownloadError("ObjectChanged"));
     assert.ok(got <= 700_000, `only bytes of the first version were delivered (${got})`);
   });
 
@@ -162,7 +187,10 @@ describe("downloadFile", () => {
     // Never a silent success. Where fetch hands over every byte (Node 20) the resume at 300000
     // gets 416: LengthMismatch; where it drops queued chunks at the break, the resumes keep
     // breaking at the lie: Truncated.
-    await assert.rejects(readAll(d.body), (e: any) => e instanceof DownloadError && /^(LengthMismatch|Truncated)$/.test(e.code) && e.received <= 300_000);
+    await assert.rejects(
+      readAll(d.body),
+      (e: any) => e instanceof DownloadError && /^(LengthMismatch|Truncated)$/.test(e.code) && e.received <= 300_000,
+    );
   });
 
   test("lying Content-Length (declares fewer than it sends): the checksum catches it", async () => {
@@ -171,7 +199,10 @@ describe("downloadFile", () => {
     const d = await downloadFile(client, { bucket: "b", key: "l2.bin" });
     // Node 20's fetch stops at the declared length and the checksum catches the difference; other
     // fetch implementations error on the surplus bytes, and the resumes keep hitting the lie.
-    await assert.rejects(readAll(d.body), (e: any) => e instanceof DownloadError && /^(ChecksumMismatch|Truncated)$/.test(e.code));
+    await assert.rejects(
+      readAll(d.body),
+      (e: any) => e instanceof DownloadError && /^(ChecksumMismatch|Truncated)$/.test(e.code),
+    );
   });
 
   test("bad checksum header: the stream errors with ChecksumMismatch instead of closing", async () => {
@@ -194,7 +225,12 @@ describe("downloadFile", () => {
     srv.put("r.bin", data);
     srv.faults.cuts = [1_500_000];
     const progress: [number, number][] = [];
-    const d = await downloadFile(client, { bucket: "b", key: "r.bin", range: "bytes=1000000-2099999", onProgress: (p) => progress.push([p.loaded, p.total]) });
+    const d = await downloadFile(client, {
+      bucket: "b",
+      key: "r.bin",
+      range: "bytes=1000000-2099999",
+      onProgress: (p) => progress.push([p.loaded, p.total]),
+    });
     assert.equal(d.size, 1_100_000);
     same(await readAll(d.body), data.subarray(1_000_000, 2_100_000));
     assert.deepEqual(progress.at(-1), [1_100_000, 1_100_000]);
@@ -213,7 +249,12 @@ describe("downloadFile", () => {
     await reader.read();
     const reason = new Error("stop now");
     ac.abort(reason);
-    await assert.rejects(async () => { for (;;) if ((await reader.read()).done) break; }, (e) => e === reason);
+    await assert.rejects(
+      async () => {
+        for (;;) if ((await reader.read()).done) break;
+      },
+      (e) => e === reason,
+    );
     assert.equal(gets().length, 1);
   });
 
@@ -242,7 +283,10 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
     srv.faults.trickle = { bytes: 4, everyMs: 20 }; // 200 B/s: never idle, far under 1 KiB/s
     const t0 = Date.now();
     const d = await downloadFile(client, { bucket: "b", key: "slow.bin", idleTimeoutMs: 300, maxResumes: 2 });
-    await assert.rejects(readAll(d.body), (e: any) => isDownloadError("Stalled")(e) && e.received > 0 && e.received < 64 * 1024);
+    await assert.rejects(
+      readAll(d.body),
+      (e: any) => isDownloadError("Stalled")(e) && e.received > 0 && e.received < 64 * 1024,
+    );
     assert.equal(gets().length, 3, "two resumes, then the typed error");
     assert.ok(Date.now() - t0 < 5000, `gave up in ${Date.now() - t0} ms`);
   });
@@ -262,8 +306,9 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
     srv.put("c.bin", data);
     // 2 MiB over 8 pauses of 150 ms: 1.7 MiB/s of wall time, under the limit; the network itself is far faster.
     const d = await downloadFile(client, { bucket: "b", key: "c.bin", idleTimeoutMs: 200, minBytesPerSecond: 2 * MiB });
-    const reader = d.body.getReader(), parts: Uint8Array[] = [];
-    for (let r; !(r = await reader.read()).done; ) {
+    const reader = d.body.getReader(),
+      parts: Uint8Array[] = [];
+    for (let r; !(r = await reader.read()).done;) {
       parts.push(r.value);
       if (parts.length % 4 === 0) await new Promise((ok) => setTimeout(ok, 150));
     }
@@ -285,8 +330,16 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
     srv.put("chr.bin", data);
     srv.faults.chunked = "ranged";
     srv.faults.cuts = [150_000];
-    same(await readAll((await downloadFile(client, { bucket: "b", key: "chr.bin", concurrency: 3, partSize: 64 * 1024 })).body), data);
-    same(await readAll((await downloadFile(client, { bucket: "b", key: "chr.bin", range: "bytes=1000-" })).body), data.subarray(1000));
+    same(
+      await readAll(
+        (await downloadFile(client, { bucket: "b", key: "chr.bin", concurrency: 3, partSize: 64 * 1024 })).body,
+      ),
+      data,
+    );
+    same(
+      await readAll((await downloadFile(client, { bucket: "b", key: "chr.bin", range: "bytes=1000-" })).body),
+      data.subarray(1000),
+    );
   });
 
   test("a server that ignores Range: a caller's range and parallel parts still get exactly their bytes", async () => {
@@ -296,7 +349,10 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
     const ranged = await downloadFile(client, { bucket: "b", key: "ir.bin", range: "bytes=100-199" });
     assert.equal(ranged.size, 100);
     same(await readAll(ranged.body), data.subarray(100, 200));
-    same(await readAll((await downloadFile(client, { bucket: "b", key: "ir.bin", range: "bytes=-50" })).body), data.subarray(-50));
+    same(
+      await readAll((await downloadFile(client, { bucket: "b", key: "ir.bin", range: "bytes=-50" })).body),
+      data.subarray(-50),
+    );
     const parallel = await downloadFile(client, { bucket: "b", key: "ir.bin", concurrency: 4, partSize: 100_000 });
     same(await readAll(parallel.body), data);
     assert.equal(parallel.verified, "crc32");
@@ -305,7 +361,9 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
   test("a 206 whose Content-Range is not the range asked: InvalidResponse (caller range and parallel parts)", async () => {
     srv.put("sh.bin", randomData(700_000, 36));
     srv.faults.shiftContentRange = 1;
-    const ranged = downloadFile(client, { bucket: "b", key: "sh.bin", range: "bytes=100-199" }).then((d) => readAll(d.body));
+    const ranged = downloadFile(client, { bucket: "b", key: "sh.bin", range: "bytes=100-199" }).then((d) =>
+      readAll(d.body),
+    );
     await assert.rejects(ranged, isDownloadError("InvalidResponse"));
     const d = await downloadFile(client, { bucket: "b", key: "sh.bin", concurrency: 4, partSize: 100_000 });
     await assert.rejects(readAll(d.body), isDownloadError("InvalidResponse"));
@@ -332,19 +390,36 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
 
   test("every boundary alignment: sizes around part multiples, byte-exact, one GET per part, If-Match on each range", async () => {
     const partSize = 64 * 1024;
-    for (const size of [partSize + 1, 2 * partSize - 1, 2 * partSize, 2 * partSize + 1, 5 * partSize, 7 * partSize + 12_345]) {
+    for (const size of [
+      partSize + 1,
+      2 * partSize - 1,
+      2 * partSize,
+      2 * partSize + 1,
+      5 * partSize,
+      7 * partSize + 12_345,
+    ]) {
       const data = randomData(size, size);
       const o = srv.put("al.bin", data);
       srv.requests.length = 0;
       const d = await downloadFile(client, { bucket: "b", key: "al.bin", concurrency: 3, partSize });
       assert.equal(d.size, size);
       same(await readAll(d.body), data);
-      const g = gets("al.bin"), parts = Math.ceil(size / partSize);
+      const g = gets("al.bin"),
+        parts = Math.ceil(size / partSize);
       assert.equal(g.length, parts, `size ${size}`);
       assert.equal(g[0].range, undefined);
       assert.equal(g[0].checksumMode, "ENABLED");
-      const ranges = g.slice(1).map((q) => q.range).sort((a, b) => +/\d+/.exec(a!)![0] - +/\d+/.exec(b!)![0]);
-      assert.deepEqual(ranges, Array.from({ length: parts - 1 }, (_, i) => `bytes=${(i + 1) * partSize}-${Math.min((i + 2) * partSize, size) - 1}`));
+      const ranges = g
+        .slice(1)
+        .map((q) => q.range)
+        .sort((a, b) => +/\d+/.exec(a!)![0] - +/\d+/.exec(b!)![0]);
+      assert.deepEqual(
+        ranges,
+        Array.from(
+          { length: parts - 1 },
+          (_, i) => `bytes=${(i + 1) * partSize}-${Math.min((i + 2) * partSize, size) - 1}`,
+        ),
+      );
       assert.ok(g.slice(1).every((q) => q.ifMatch === `"${o.etag}"`));
     }
   });
@@ -361,14 +436,19 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     srv.put("par.bin", data);
     srv.faults.trickle = { bytes: 16 * 1024, everyMs: 2 }; // ~8 MiB/s per connection: ranges overlap in time
     const progress: number[] = [];
-    const d = await parallel("par.bin", { onProgress: (p: any) => (assert.equal(p.total, data.length), progress.push(p.loaded)) });
+    const d = await parallel("par.bin", {
+      onProgress: (p: any) => (assert.equal(p.total, data.length), progress.push(p.loaded)),
+    });
     same(await readAll(d.body), data);
     assert.ok(srv.peakActiveGets >= 3, `peak ${srv.peakActiveGets} bodies at once`);
     // The first (whole-object) response is closed by the client once part 0 is in; the server may
     // notice a moment after the next range started.
     assert.ok(srv.peakActiveGets <= 5, `peak ${srv.peakActiveGets}`);
     assert.equal(progress.at(-1), data.length);
-    assert.ok(progress.every((v, i) => i === 0 || v > progress[i - 1]), "progress increases");
+    assert.ok(
+      progress.every((v, i) => i === 0 || v > progress[i - 1]),
+      "progress increases",
+    );
   });
 
   test("every full-object checksum is verified across ranges by CRC combination (crc64nvme, crc32c, crc32) or in order (sha256)", async () => {
@@ -399,7 +479,8 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
 
   test("connections broken at random offsets (seeded) in parallel: each range resumes on its own, byte-exactly", async () => {
     for (let seed = 1; seed <= 6; seed++) {
-      const r = rng(100 + seed), size = 2 * MiB + Math.floor(r() * MiB);
+      const r = rng(100 + seed),
+        size = 2 * MiB + Math.floor(r() * MiB);
       const data = randomData(size, seed + 50);
       const o = srv.put("pcut.bin", data, { all: true });
       srv.faults.cuts = Array.from({ length: 6 }, () => 1 + Math.floor(r() * (size - 1))).sort((a, b) => a - b);
@@ -408,8 +489,12 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
       const d = await parallel("pcut.bin");
       assert.equal(d.verified, "crc64nvme");
       same(await readAll(d.body), data);
-      const g = gets(), parts = Math.ceil(size / (256 * 1024));
-      assert.ok(g.length >= parts + 1 && g.length <= parts + cuts, `seed ${seed}: ${g.length} GETs for ${parts} parts and ${cuts} cuts`);
+      const g = gets(),
+        parts = Math.ceil(size / (256 * 1024));
+      assert.ok(
+        g.length >= parts + 1 && g.length <= parts + cuts,
+        `seed ${seed}: ${g.length} GETs for ${parts} parts and ${cuts} cuts`,
+      );
       assert.ok(g.slice(1).every((q) => q.ifMatch === `"${o.etag}"`));
     }
   });
@@ -420,20 +505,25 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     srv.faults.onGet = (n) => n === 3 && srv.put("pv.bin", randomData(3 * MiB, 45));
     const d = await parallel("pv.bin");
     const got: Uint8Array[] = [];
-    await assert.rejects(async () => { for await (const c of d.body as any) got.push(c); }, isDownloadError("ObjectChanged"));
+    await assert.rejects(async () => {
+      for await (const c of d.body as any) got.push(c);
+    }, isDownloadError("ObjectChanged"));
     const delivered = new Uint8Array(Buffer.concat(got));
     same(delivered, data.subarray(0, delivered.length));
   });
 
   test("a slow consumer: no range is requested beyond concurrency parts ahead, and buffered bytes stay under concurrency × partSize", async () => {
-    const partSize = 256 * 1024, concurrency = 4;
+    const partSize = 256 * 1024,
+      concurrency = 4;
     srv.put("bp.bin", randomData(32 * MiB, 46));
     const d = await downloadFile(client, { bucket: "b", key: "bp.bin", concurrency, partSize });
     const reader = d.body.getReader();
     let consumed = 0;
     while (consumed < MiB) consumed += (await reader.read()).value!.length;
     await new Promise((r) => setTimeout(r, 500));
-    const starts = gets("bp.bin").slice(1).map((q) => +/^bytes=(\d+)/.exec(q.range!)![1]);
+    const starts = gets("bp.bin")
+      .slice(1)
+      .map((q) => +/^bytes=(\d+)/.exec(q.range!)![1]);
     const farthest = Math.max(...starts);
     assert.ok(farthest < consumed + concurrency * partSize, `range at ${farthest} requested with ${consumed} consumed`);
     // Bytes received and not yet delivered: the ranges requested (each whole) less what was consumed.
@@ -457,7 +547,12 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     assert.ok(srv.activeGets >= 2, `${srv.activeGets} ranges open`);
     const reason = new Error("stop");
     ac.abort(reason);
-    await assert.rejects(async () => { for (;;) if ((await reader.read()).done) break; }, (e) => e === reason);
+    await assert.rejects(
+      async () => {
+        for (;;) if ((await reader.read()).done) break;
+      },
+      (e) => e === reason,
+    );
     const count = gets().length;
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(srv.activeGets, 0, "every range connection closed");
@@ -476,7 +571,8 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
   });
 
   test("a COMPOSITE (multipart) checksum is verified part by part (partNumber GETs), with the parts' own layout", async () => {
-    const data = randomData(3 * MiB + 1000, 49), sizes = [MiB + 500, MiB + 500, MiB];
+    const data = randomData(3 * MiB + 1000, 49),
+      sizes = [MiB + 500, MiB + 500, MiB];
     for (const algorithm of ["crc32", "crc32c"] as const) {
       const composite = compositeChecksums(data, sizes, algorithm);
       srv.put("mp.bin", data, composite);
@@ -485,7 +581,13 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
       const d = await parallel("mp.bin", { partSize: 512 * 1024 });
       assert.equal(d.verified, `${algorithm} per part`);
       same(await readAll(d.body), data);
-      assert.deepEqual(gets().filter((q) => /partNumber/.test(q.query)).map((q) => /partNumber=(\d+)/.exec(q.query)![1]).sort(), ["1", "2", "3"]);
+      assert.deepEqual(
+        gets()
+          .filter((q) => /partNumber/.test(q.query))
+          .map((q) => /partNumber=(\d+)/.exec(q.query)![1])
+          .sort(),
+        ["1", "2", "3"],
+      );
       // One wrong part checksum: that part fails.
       composite.parts[1].checksums[algorithm] = composite.parts[0].checksums[algorithm];
       srv.put("mp.bin", data, composite);
@@ -523,14 +625,35 @@ describe("downloadFile with a scripted client (framing HTTP cannot produce)", ()
     async getObject(p: any): Promise<GetObjectResult> {
       calls.push(p);
       const r = responses.shift()!(p);
-      return { size: 10, contentLength: 10, etag: "e1", lastModified: new Date(0), checksums: {}, metadata: {}, status: 200, body: body(), ...r } as GetObjectResult;
+      return {
+        size: 10,
+        contentLength: 10,
+        etag: "e1",
+        lastModified: new Date(0),
+        checksums: {},
+        metadata: {},
+        status: 200,
+        body: body(),
+        ...r,
+      } as GetObjectResult;
     },
   });
   const bytes = (...v: number[]) => new Uint8Array(v);
 
   test("a body that ends early without an error is resumed like a break", async () => {
     const calls: any[] = [];
-    const c = fake([() => ({ body: body(bytes(0, 1, 2, 3)) }), () => ({ status: 206, contentLength: 6, contentRange: { start: 4, end: 9, size: 10 }, body: body(bytes(4, 5, 6, 7, 8, 9)) })], calls);
+    const c = fake(
+      [
+        () => ({ body: body(bytes(0, 1, 2, 3)) }),
+        () => ({
+          status: 206,
+          contentLength: 6,
+          contentRange: { start: 4, end: 9, size: 10 },
+          body: body(bytes(4, 5, 6, 7, 8, 9)),
+        }),
+      ],
+      calls,
+    );
     const d = await downloadFile(c, { bucket: "b", key: "k" });
     same(await readAll(d.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
     assert.equal(calls[1].range, "bytes=4-9");
@@ -538,45 +661,80 @@ describe("downloadFile with a scripted client (framing HTTP cannot produce)", ()
   });
 
   test("more bytes than Content-Length: LengthMismatch", async () => {
-    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1, 2, 3, 4, 5), bytes(6, 7, 8, 9, 10)) })]), { bucket: "b", key: "k" });
+    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1, 2, 3, 4, 5), bytes(6, 7, 8, 9, 10)) })]), {
+      bucket: "b",
+      key: "k",
+    });
     await assert.rejects(readAll(d.body), isDownloadError("LengthMismatch"));
   });
 
   test("a resume answered with another ETag (a server that ignores If-Match) is refused: ObjectChanged", async () => {
     const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
-    const d1 = await downloadFile(fake([first, () => ({ etag: "e2", status: 206, contentRange: { start: 4, end: 9, size: 10 } })]), { bucket: "b", key: "k" });
+    const d1 = await downloadFile(
+      fake([first, () => ({ etag: "e2", status: 206, contentRange: { start: 4, end: 9, size: 10 } })]),
+      { bucket: "b", key: "k" },
+    );
     await assert.rejects(readAll(d1.body), isDownloadError("ObjectChanged"));
   });
 
   test("a resume answered with 200 and the whole object (a server that ignores Range) delivers the missing bytes exactly", async () => {
     const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
-    const d2 = await downloadFile(fake([first, () => ({ body: body(bytes(0, 1, 2), bytes(3, 4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
+    const d2 = await downloadFile(fake([first, () => ({ body: body(bytes(0, 1, 2), bytes(3, 4, 5, 6, 7, 8, 9)) })]), {
+      bucket: "b",
+      key: "k",
+    });
     same(await readAll(d2.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
   });
 
   test("a resume answered with a 206 whose Content-Range is not the range asked: InvalidResponse", async () => {
     const first = () => ({ body: body(bytes(0, 1, 2, 3), new Error("reset")) });
-    for (const contentRange of [{ start: 3, end: 9, size: 10 }, { start: 4, end: 8, size: 10 }, { start: 4, end: 9, size: 11 }, undefined]) {
-      const d = await downloadFile(fake([first, () => ({ status: 206, contentRange, body: body(bytes(4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k" });
+    for (const contentRange of [
+      { start: 3, end: 9, size: 10 },
+      { start: 4, end: 8, size: 10 },
+      { start: 4, end: 9, size: 11 },
+      undefined,
+    ]) {
+      const d = await downloadFile(
+        fake([first, () => ({ status: 206, contentRange, body: body(bytes(4, 5, 6, 7, 8, 9)) })]),
+        { bucket: "b", key: "k" },
+      );
       await assert.rejects(readAll(d.body), isDownloadError("InvalidResponse"));
     }
   });
 
   test("a failed resume request (transport error) spends one resume; then Truncated", async () => {
     const reset = () => ({ body: body(bytes(0, 1), new Error("reset")) });
-    const down = () => { throw new NetworkError("GET failed after 3 attempts", 3); };
-    const ok = () => ({ status: 206, contentLength: 8, contentRange: { start: 2, end: 9, size: 10 }, body: body(bytes(2, 3, 4, 5, 6, 7, 8, 9)) });
+    const down = () => {
+      throw new NetworkError("GET failed after 3 attempts", 3);
+    };
+    const ok = () => ({
+      status: 206,
+      contentLength: 8,
+      contentRange: { start: 2, end: 9, size: 10 },
+      body: body(bytes(2, 3, 4, 5, 6, 7, 8, 9)),
+    });
     const d = await downloadFile(fake([reset, down as any, ok]), { bucket: "b", key: "k" });
     same(await readAll(d.body), bytes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
     const calls: any[] = [];
-    const d2 = await downloadFile(fake([reset, down as any, down as any, down as any], calls), { bucket: "b", key: "k", maxResumes: 3 });
-    await assert.rejects(readAll(d2.body), (e: any) => isDownloadError("Truncated")(e) && e.received === 2 && e.expected === 10);
+    const d2 = await downloadFile(fake([reset, down as any, down as any, down as any], calls), {
+      bucket: "b",
+      key: "k",
+      maxResumes: 3,
+    });
+    await assert.rejects(
+      readAll(d2.body),
+      (e: any) => isDownloadError("Truncated")(e) && e.received === 2 && e.expected === 10,
+    );
     assert.equal(calls.length, 4);
   });
 
   test("abort is honoured at the next read even if the transport body ignores the signal", async () => {
     const ac = new AbortController();
-    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1), bytes(2, 3), bytes(4, 5, 6, 7, 8, 9)) })]), { bucket: "b", key: "k", signal: ac.signal });
+    const d = await downloadFile(fake([() => ({ body: body(bytes(0, 1), bytes(2, 3), bytes(4, 5, 6, 7, 8, 9)) })]), {
+      bucket: "b",
+      key: "k",
+      signal: ac.signal,
+    });
     const r = d.body.getReader();
     await r.read();
     ac.abort("why");
@@ -584,14 +742,33 @@ describe("downloadFile with a scripted client (framing HTTP cannot produce)", ()
   });
 
   test("a 4xx on resume other than 412/416 is passed through", async () => {
-    const d = await downloadFile(fake([() => ({ body: body(bytes(0), new Error("reset")) }), () => { throw new S3Error("AccessDenied", 403, "denied"); }]), { bucket: "b", key: "k" });
+    const d = await downloadFile(
+      fake([
+        () => ({ body: body(bytes(0), new Error("reset")) }),
+        () => {
+          throw new S3Error("AccessDenied", 403, "denied");
+        },
+      ]),
+      { bucket: "b", key: "k" },
+    );
     await assert.rejects(readAll(d.body), (e: any) => e instanceof S3Error && e.code === "AccessDenied");
   });
 
   test("backpressure: nothing is read from the network until the consumer pulls", async () => {
     let pulls = 0;
-    const src = new ReadableStream<Uint8Array>({ pull: (c) => { pulls++; c.enqueue(new Uint8Array(1)); } }, { highWaterMark: 0 });
-    const d = await downloadFile(fake([() => ({ body: src, contentLength: 1e9, size: 1e9 })]), { bucket: "b", key: "k" });
+    const src = new ReadableStream<Uint8Array>(
+      {
+        pull: (c) => {
+          pulls++;
+          c.enqueue(new Uint8Array(1));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const d = await downloadFile(fake([() => ({ body: src, contentLength: 1e9, size: 1e9 })]), {
+      bucket: "b",
+      key: "k",
+    });
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(pulls, 0);
     const r = d.body.getReader();
@@ -624,10 +801,19 @@ describe("downloadToFile", () => {
     srv.put("bad.bin", randomData(MiB, 14));
     srv.faults.badChecksum = true;
     const path = join(dir, "bad.bin");
-    await assert.rejects(downloadToFile(client, { bucket: "b", key: "bad.bin", path }), isDownloadError("ChecksumMismatch"));
-    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+    await assert.rejects(
+      downloadToFile(client, { bucket: "b", key: "bad.bin", path }),
+      isDownloadError("ChecksumMismatch"),
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n !== "out.bin"),
+      [],
+    );
     await writeFile(path, "old");
-    await assert.rejects(downloadToFile(client, { bucket: "b", key: "bad.bin", path }), isDownloadError("ChecksumMismatch"));
+    await assert.rejects(
+      downloadToFile(client, { bucket: "b", key: "bad.bin", path }),
+      isDownloadError("ChecksumMismatch"),
+    );
     assert.equal(await readFile(path, "utf8"), "old");
     await rm(path);
   });
@@ -643,7 +829,10 @@ describe("downloadToFile", () => {
     assert.equal(r.verified, "crc64nvme");
     same(await readFile(path), data);
     assert.ok(srv.peakActiveGets >= 2);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(".")), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith(".")),
+      [],
+    );
     await rm(path);
   });
 
@@ -663,19 +852,34 @@ describe("downloadToFile", () => {
     srv.put("pb.bin", data);
     srv.faults.badChecksum = true;
     const path = join(dir, "pb.bin");
-    await assert.rejects(downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3, partSize: 256 * 1024 }), isDownloadError("ChecksumMismatch"));
+    await assert.rejects(
+      downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3, partSize: 256 * 1024 }),
+      isDownloadError("ChecksumMismatch"),
+    );
     srv.faults.badChecksum = false;
     const composite = compositeChecksums(data, [MiB, MiB], "crc32c");
     composite.parts[0].checksums.crc32c = "AAAAAA==";
     srv.put("pb.bin", data, composite);
-    await assert.rejects(downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3 }), isDownloadError("ChecksumMismatch"));
-    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+    await assert.rejects(
+      downloadToFile(client, { bucket: "b", key: "pb.bin", path, concurrency: 3 }),
+      isDownloadError("ChecksumMismatch"),
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n !== "out.bin"),
+      [],
+    );
   });
 
   test("a missing object creates no file at all", async () => {
     const path = join(dir, "missing.bin");
-    await assert.rejects(downloadToFile(client, { bucket: "b", key: "nope", path }), (e: any) => e instanceof S3Error && e.code === "NoSuchKey");
-    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+    await assert.rejects(
+      downloadToFile(client, { bucket: "b", key: "nope", path }),
+      (e: any) => e instanceof S3Error && e.code === "NoSuchKey",
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n !== "out.bin"),
+      [],
+    );
   });
 
   test("abort mid-download rejects with signal.reason and removes the temp file", async () => {
@@ -684,9 +888,18 @@ describe("downloadToFile", () => {
     const ac = new AbortController();
     const reason = new Error("user abort");
     const path = join(dir, "ab.bin");
-    const p = downloadToFile(client, { bucket: "b", key: "ab.bin", path, signal: ac.signal, onProgress: (x) => x.loaded > 2 * MiB && ac.abort(reason) });
+    const p = downloadToFile(client, {
+      bucket: "b",
+      key: "ab.bin",
+      path,
+      signal: ac.signal,
+      onProgress: (x) => x.loaded > 2 * MiB && ac.abort(reason),
+    });
     await assert.rejects(p, (e) => e === reason);
-    assert.deepEqual((await readdir(dir)).filter((n) => n !== "out.bin"), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n !== "out.bin"),
+      [],
+    );
   });
 });
 

@@ -24,7 +24,7 @@ export async function downloadToFile(
       await writeFileAtomic(o.path, async (fh) => {
         verification = await downloadPartsTo(opened, async (chunk, offset) => {
           // A short positional write (rare: a full disk reports ENOSPC instead) writes the rest.
-          for (let done = 0; done < chunk.length; )
+          for (let done = 0; done < chunk.length;)
             done += (await fh.write(chunk, done, chunk.length - done, offset + done)).bytesWritten;
         });
       });
@@ -33,7 +33,14 @@ export async function downloadToFile(
       throw e;
     }
     const { etag, objectSize: size } = context;
-    return { size, etag, contentType: first.contentType, lastModified: first.lastModified, ...verification, path: o.path };
+    return {
+      size,
+      etag,
+      contentType: first.contentType,
+      lastModified: first.lastModified,
+      ...verification,
+      path: o.path,
+    };
   }
   const { body, ...d } = downloadSequential(opened);
   try {
@@ -45,7 +52,7 @@ export async function downloadToFile(
       const batch: Uint8Array[] = [];
       let size = 0;
       const flush = async () => {
-        for (let w; batch.length; ) {
+        for (let w; batch.length;) {
           w = (await fh.writev(batch)).bytesWritten;
           while (batch.length && w >= batch[0].length) w -= batch.shift()!.length;
           if (w) batch[0] = batch[0].subarray(w); // a short write: the rest again

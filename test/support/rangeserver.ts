@@ -47,7 +47,14 @@ export interface Faults {
   chunked?: "all" | "ranged";
 }
 
-export interface LoggedRequest { method: string; key: string; query: string; range?: string; ifMatch?: string; checksumMode?: string }
+export interface LoggedRequest {
+  method: string;
+  key: string;
+  query: string;
+  range?: string;
+  ifMatch?: string;
+  checksumMode?: string;
+}
 
 export interface RangeServer {
   endpoint: string;
@@ -83,7 +90,9 @@ export function compositeChecksums(data: Uint8Array, partSizes: number[], algori
 
 const xmlError = (res: ServerResponse, status: number, code: string, key: string) => {
   res.writeHead(status, { "content-type": "application/xml" });
-  res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message><Key>${key}</Key><RequestId>rs</RequestId></Error>`);
+  res.end(
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message><Key>${key}</Key><RequestId>rs</RequestId></Error>`,
+  );
 };
 
 export async function startRangeServer(): Promise<RangeServer> {
@@ -105,19 +114,36 @@ export async function startRangeServer(): Promise<RangeServer> {
         checksums.sha256 = createHash("sha256").update(data).digest("base64");
         checksums.crc64nvme = base64(crc64Bytes(crc64nvme(0n, data)));
       }
-      const obj: StoredObject = { data, etag: randomBytes(16).toString("hex"), lastModified: new Date(), checksums, ...rest };
+      const obj: StoredObject = {
+        data,
+        etag: randomBytes(16).toString("hex"),
+        lastModified: new Date(),
+        checksums,
+        ...rest,
+      };
       s.objects.set(key, obj);
       return obj;
     },
     dropIdle: () => server.closeIdleConnections(),
-    stop: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    stop: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url!, "http://x");
     const key = decodeURIComponent(url.pathname.split("/").slice(2).join("/"));
     const h = (n: string) => req.headers[n] as string | undefined;
-    s.requests.push({ method: req.method!, key, query: url.search, range: h("range"), ifMatch: h("if-match"), checksumMode: h("x-amz-checksum-mode") });
+    s.requests.push({
+      method: req.method!,
+      key,
+      query: url.search,
+      range: h("range"),
+      ifMatch: h("if-match"),
+      checksumMode: h("x-amz-checksum-mode"),
+    });
     if (req.method === "PUT") {
       const parts: Buffer[] = [];
       for await (const c of req) parts.push(c);
@@ -127,7 +153,7 @@ export async function startRangeServer(): Promise<RangeServer> {
     }
     if (req.method !== "GET" && req.method !== "HEAD") return xmlError(res, 405, "MethodNotAllowed", key);
     // GETs are counted from the last time the faults were replaced (each test sets its own).
-    if (s.faults !== countedFaults) (countedFaults = s.faults), (gets = 0);
+    if (s.faults !== countedFaults) ((countedFaults = s.faults), (gets = 0));
     if (req.method === "GET") s.faults.onGet?.(++gets, req);
     const o = s.objects.get(key);
     if (!o) return xmlError(res, 404, "NoSuchKey", key);
@@ -136,7 +162,9 @@ export async function startRangeServer(): Promise<RangeServer> {
       return xmlError(res, 412, "PreconditionFailed", key);
 
     const size = o.data.length;
-    let start = 0, end = size - 1, status = 200;
+    let start = 0,
+      end = size - 1,
+      status = 200;
     const rh = s.faults.ignoreRange ? undefined : h("range");
     const partNumber = Number(url.searchParams.get("partNumber") ?? 0);
     let partChecksums: Record<string, string> | undefined;
@@ -150,8 +178,10 @@ export async function startRangeServer(): Promise<RangeServer> {
     } else if (rh) {
       const m = /^bytes=(\d*)-(\d*)$/.exec(rh);
       if (m && (m[1] || m[2])) {
-        if (m[1]) { start = +m[1]; if (m[2]) end = Math.min(+m[2], size - 1); }
-        else start = Math.max(0, size - +m[2]);
+        if (m[1]) {
+          start = +m[1];
+          if (m[2]) end = Math.min(+m[2], size - 1);
+        } else start = Math.max(0, size - +m[2]);
         if (start >= size || start > end) {
           res.setHeader("content-range", `bytes */${size}`);
           return xmlError(res, 416, "InvalidRange", key);
@@ -181,7 +211,8 @@ export async function startRangeServer(): Promise<RangeServer> {
       for (const [n, v] of Object.entries(partChecksums)) headers["x-amz-checksum-" + n] = v;
       headers["x-amz-mp-parts-count"] = String(o.parts?.length ?? 1);
     } else if (h("x-amz-checksum-mode") === "ENABLED" && status === 200) {
-      for (const [n, v] of Object.entries(o.checksums)) headers["x-amz-checksum-" + n] = f.badChecksum ? b64crc(~zcrc32(o.data) >>> 0) : v;
+      for (const [n, v] of Object.entries(o.checksums))
+        headers["x-amz-checksum-" + n] = f.badChecksum ? b64crc(~zcrc32(o.data) >>> 0) : v;
       if (o.checksumType) headers["x-amz-checksum-type"] = o.checksumType;
     }
     if (f.lieLength) headers.connection = "close";
@@ -195,17 +226,18 @@ export async function startRangeServer(): Promise<RangeServer> {
     const sock = res.socket!;
     s.peakActiveGets = Math.max(s.peakActiveGets, ++s.activeGets);
     res.once("close", () => s.activeGets--);
-    for (let p = start; p < stopAt; ) {
+    for (let p = start; p < stopAt;) {
       const n = Math.min(f.trickle?.bytes ?? f.chunk, stopAt - p);
       if (f.trickle) await new Promise((r) => setTimeout(r, f.trickle!.everyMs));
       if (res.destroyed) return;
       s.bytesSent += n;
       const ok = res.write(o.data.subarray(p, p + n));
       p += n;
-      if (!ok) await new Promise<void>((r) => {
-        const f = () => (res.off("drain", f), res.off("close", f), r());
-        res.on("drain", f).on("close", f);
-      });
+      if (!ok)
+        await new Promise<void>((r) => {
+          const f = () => (res.off("drain", f), res.off("close", f), r());
+          res.on("drain", f).on("close", f);
+        });
       if (res.destroyed) return;
     }
     if (si >= 0) {
@@ -235,7 +267,9 @@ export function rng(seed: number) {
 }
 
 export function randomData(n: number, seed: number): Uint8Array {
-  const r = rng(seed), b = new Uint8Array(n), w = new Uint32Array(b.buffer, 0, n >> 2);
+  const r = rng(seed),
+    b = new Uint8Array(n),
+    w = new Uint32Array(b.buffer, 0, n >> 2);
   for (let i = 0; i < w.length; i++) w[i] = r() * 4294967296;
   for (let i = w.length * 4; i < n; i++) b[i] = r() * 256;
   return b;
