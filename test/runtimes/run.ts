@@ -172,7 +172,7 @@ const EXCLUDED: { file: string; tests?: string[]; denoKeep?: string; runtimes: R
       "incremental on RGW: an idle poll of a 20,000-key folder costs at most 2 requests; a new file costs 1",
       "maxRequestsPerPoll 3 on RGW: all of a 10,000-key folder exactly once, no poll over budget",
     ],
-    denoKeep: "/^(concurrent uploads|watch on RGW)/",
+    denoKeep: "/^(concurrent uploads|watch on RGW|incremental on RGW with awkward keys)/",
     runtimes: ["node22", "deno", "bun"],
     why:
       "uploading their 20,000 objects takes RGW 1-3 minutes on a 2-core machine, beyond a suite row's 150 s: they " +
