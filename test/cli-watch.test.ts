@@ -422,3 +422,87 @@ describe("watch: --filter, --incremental, --max-requests", () => {
     );
   });
 });
+
+describe("watch --sqs", () => {
+  test("notifications from an SQS queue (fauxqs) are downloaded once each, acknowledged, and remembered across restarts", async () => {
+    // fauxqs checks no signatures: this proves the wiring (same output, download, state), not signing.
+    const { buildApp } = await import("fauxqs");
+    const queues = buildApp({ logger: false, host: "localhost" });
+    const sqsEndpoint = await queues.listen({ port: 0, host: "127.0.0.1" });
+    const sqs = async (action: string, body: object) => {
+      const response = await fetch(sqsEndpoint + "/", {
+        method: "POST",
+        headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": "AmazonSQS." + action },
+        body: JSON.stringify(body),
+      });
+      return (await response.json()) as Record<string, any>;
+    };
+    try {
+      const { QueueUrl: queueUrl } = await sqs("CreateQueue", { QueueName: `cli-${Date.now()}` });
+      // AWS's notification format: the key URL-encoded with "+" for a space.
+      const notify = async (key: string, encodedKey: string, body: string) => {
+        const { etag } = await put(key, body);
+        const record = {
+          eventVersion: "2.1",
+          eventSource: "aws:s3",
+          awsRegion: "us-east-1",
+          eventTime: new Date().toISOString(),
+          eventName: "ObjectCreated:Put",
+          s3: {
+            bucket: { name: bucket },
+            object: { key: encodedKey, size: body.length, eTag: etag.replace(/"/g, "") },
+          },
+        };
+        const message = JSON.stringify({ Records: [record] });
+        await sqs("SendMessage", { QueueUrl: queueUrl, MessageBody: message });
+        return message;
+      };
+      const state = join(work, "sqs/state.json"),
+        downloads = join(work, "sqs/files");
+      const args = [
+        "watch",
+        `s3://${bucket}/sqsq/`,
+        "--sqs",
+        queueUrl,
+        "--json",
+        "--state",
+        state,
+        "--download-to",
+        downloads,
+      ];
+      const env = cleanEnv({ ...credentialsOf(server), AWS_ENDPOINT_URL_SQS: sqsEndpoint });
+      const child = spawnCli(args, env);
+      const done = finish(child, [server.secretAccessKey]);
+      const first = await notify("sqsq/a b+c.txt", "sqsq/a+b%2Bc.txt", "first");
+      await stdoutLines(child, 1);
+      await sqs("SendMessage", { QueueUrl: queueUrl, MessageBody: first }); // a redelivery
+      await notify("sqsq/second.txt", "sqsq/second.txt", "second");
+      await stdoutLines(child, 2);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      child.kill("SIGINT");
+      const run = await done;
+      assert.equal(run.code, 130, run.stderr);
+      assert.deepEqual(
+        jsonLines(run).map((event) => event.key),
+        ["sqsq/a b+c.txt", "sqsq/second.txt"],
+      );
+      assert.equal(readFileSync(join(downloads, "a b+c.txt"), "utf8"), "first");
+      assert.equal(readFileSync(join(downloads, "second.txt"), "utf8"), "second");
+      const attributes = (await sqs("GetQueueAttributes", { QueueUrl: queueUrl, AttributeNames: ["All"] })).Attributes;
+      assert.equal(+attributes.ApproximateNumberOfMessages + +attributes.ApproximateNumberOfMessagesNotVisible, 0);
+
+      // Restarted on the saved state: a late redelivery of the first file is not reported again.
+      await sqs("SendMessage", { QueueUrl: queueUrl, MessageBody: first });
+      const again = spawnCli(args, env);
+      const againDone = finish(again, [server.secretAccessKey]);
+      await stderrMatches(again, /watching/);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      again.kill("SIGINT");
+      const rerun = await againDone;
+      assert.equal(rerun.code, 130, rerun.stderr);
+      assert.equal(rerun.out, "");
+    } finally {
+      await queues.close();
+    }
+  });
+});

@@ -32,12 +32,20 @@ export const credentialsOf = (server: S3TestServer, endpoint = server.endpoint) 
   AWS_REGION: server.region,
 });
 
+// Everything each child has written so far, per stream, for waitForOutput.
+const written = new WeakMap<ChildProcess, { stdout: string; stderr: string }>();
+
 export function spawnCli(args: string[], env: Record<string, string | undefined>, script = CLI_SCRIPT) {
-  return spawn(process.execPath, ["--import", "tsx", script, ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const text = { stdout: "", stderr: "" };
+  written.set(child, text);
+  child.stdout.on("data", (chunk) => (text.stdout += chunk));
+  child.stderr.on("data", (chunk) => (text.stderr += chunk));
+  return child;
 }
 
 /** Collect a child's output until it exits; fail if any of `secrets` appears in it. */
@@ -72,15 +80,20 @@ export function runCli(
   return finish(child, [server.secretAccessKey, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]);
 }
 
-/** Resolves when the child's `stream` holds text that satisfies `done`; rejects if it exits first. */
+/**
+ * Resolves when all the child's `stream` has written since it started satisfies `done`; rejects if
+ * it exits first.
+ */
 function waitForOutput(child: ChildProcess, stream: "stdout" | "stderr", done: (text: string) => boolean) {
-  let text = "";
+  const text = written.get(child)!;
   return new Promise<void>((resolve, reject) => {
-    child[stream]!.on("data", (chunk) => {
-      text += chunk;
-      if (done(text)) resolve();
-    });
-    child.on("close", (code) => reject(new Error(`the CLI exited (${code}) before the expected ${stream}:\n${text}`)));
+    const check = () => done(text[stream]) && resolve();
+    // After spawnCli's own listener (registered first), so the text includes this chunk.
+    child[stream]!.on("data", check);
+    check();
+    child.on("close", (code) =>
+      reject(new Error(`the CLI exited (${code}) before the expected ${stream}:\n${text[stream]}`)),
+    );
   });
 }
 
