@@ -415,7 +415,10 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       // the write): it only decides when the entry is forgotten, never whether a version is new.
       const times = [event.lastModified, event.eventTime].map(Number).filter((time) => !Number.isNaN(time));
       const time = times.length ? Math.max(...times) : Date.now();
-      if (state.floor !== null && !(toPosition(time, key) > state.floor)) continue;
+      // At or below the floor, a version may have been emitted and forgotten. A notification comes
+      // after LastModified (RGW: within its second), so one less than a second above the floor is
+      // left to the polls too, which compare the exact LastModified with the floor.
+      if (state.floor !== null && time - 999 <= positionTime(state.floor)) continue;
       const keyDigestChars = keyDigest(key),
         digest = versionKey(keyDigestChars, etag, true);
       // this content of this key was emitted: a redelivery, or listed by a poll
