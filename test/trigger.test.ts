@@ -1194,7 +1194,11 @@ test("model: a planted bug (poll forgets what was emitted) is caught", async () 
 
 test("model: a state capped by a small maxSeen forgets, but never emits a version twice", async () => {
   let events = 0;
-  for (let seed = Number(process.env.SMALL_SEED ?? 1); seed <= Number(process.env.SMALL_SEED ?? process.env.SMALL_SEEDS ?? 150); seed++) {
+  for (
+    let seed = Number(process.env.SMALL_SEED ?? 1);
+    seed <= Number(process.env.SMALL_SEED ?? process.env.SMALL_SEEDS ?? 150);
+    seed++
+  ) {
     try {
       events += (await runModel(seed, { smallMaxSeen: true })).events;
     } catch (e) {
