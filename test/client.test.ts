@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { S3Client, type S3ClientOptions } from "../src/client.ts";
 import { InputError, S3Error, NetworkError, TimeoutError } from "../src/errors.ts";
-import { listObjectsV2Page, prng } from "./support/listxml.ts";
+import { listObjectsV2Page } from "./support/listxml.ts";
+import { seededRandom } from "./support/util.ts";
 import { faultServer } from "./support/faultserver.ts";
 
 const creds = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
@@ -27,7 +28,7 @@ function stub(...replies: Reply[]) {
   const calls: Call[] = [],
     cancelled: number[] = [],
     read: number[] = [];
-  const f = async (url: string, init: RequestInit = {}) => {
+  const fakeFetch = async (url: string, init: RequestInit = {}) => {
     const i = calls.length;
     calls.push({
       url,
@@ -61,35 +62,47 @@ function stub(...replies: Reply[]) {
           );
     return new Response(body, { status: r.status ?? 200, headers: { date: new Date().toUTCString(), ...r.headers } });
   };
-  return { f: f as unknown as typeof fetch, calls, cancelled, read };
+  return { fetch: fakeFetch as unknown as typeof fetch, calls, cancelled, read };
 }
 
-const mk = (f: typeof fetch, o: Partial<S3ClientOptions> = {}) =>
-  new S3Client({ endpoint: "http://127.0.0.1:9000", credentials: creds, fetch: f, retryBaseMs: 1, ...o });
+/** A client of a local endpoint on the given fetch, retrying without a wait worth the name. */
+const clientWith = (fetch: typeof globalThis.fetch, options: Partial<S3ClientOptions> = {}) =>
+  new S3Client({ endpoint: "http://127.0.0.1:9000", credentials: creds, fetch, retryBaseMs: 1, ...options });
 
-const xmlErr = (code: string, message = "msg", extra = "") =>
-  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}<RequestId>REQ123</RequestId><HostId>HOST456</HostId></Error>`;
+const XML_DECLARATION = `<?xml version="1.0" encoding="UTF-8"?>`;
+/** An S3 error document, with RequestId REQ123 and HostId HOST456. */
+const errorXml = (code: string, message = "msg", extra = "") =>
+  `${XML_DECLARATION}\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}` +
+  "<RequestId>REQ123</RequestId><HostId>HOST456</HostId></Error>";
 
+/** A ListBucketResult of bucket "bkt": `extra` fields, then `inner` entries. */
 const listXml = (inner: string, extra = "") =>
-  `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>${extra}${inner}</ListBucketResult>`;
+  `${XML_DECLARATION}<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>` +
+  `${extra}${inner}</ListBucketResult>`;
 
-const obj = (key: string, etag = '"abc"') =>
-  `<Contents><Key>${key}</Key><LastModified>2024-03-01T12:34:56.000Z</LastModified><ETag>${etag}</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+/** One listing entry of 42 bytes, modified 2024-03-01T12:34:56Z. */
+const contentsXml = (key: string, etag = '"abc"') =>
+  `<Contents><Key>${key}</Key><LastModified>2024-03-01T12:34:56.000Z</LastModified><ETag>${etag}</ETag>` +
+  "<Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>";
 
-async function rejects<E extends Error>(p: Promise<unknown>, cls: new (...a: any[]) => E): Promise<E> {
+/** The error `promise` rejects with, checked to be a `type`. */
+async function rejects<E extends Error>(promise: Promise<unknown>, type: new (...args: any[]) => E): Promise<E> {
   try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
-    return e as E;
+    await promise;
+  } catch (error) {
+    assert.ok(
+      error instanceof type,
+      `expected ${type.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`,
+    );
+    return error as E;
   }
-  assert.fail(`expected ${cls.name}, nothing was thrown`);
+  assert.fail(`expected ${type.name}, nothing was thrown`);
 }
 
 describe("addressing", () => {
   const urlOf = async (o: Partial<S3ClientOptions>, bucket: string, key = "a b/c.txt") => {
     const s = stub({ status: 200, body: "x" });
-    await new S3Client({ credentials: creds, fetch: s.f, ...o }).getObject({ bucket, key });
+    await new S3Client({ credentials: creds, fetch: s.fetch, ...o }).getObject({ bucket, key });
     return s.calls[0];
   };
 
@@ -159,7 +172,7 @@ describe("addressing", () => {
       (e: InputError) => e.field == "region",
     );
     const s = stub();
-    const c = mk(s.f);
+    const c = clientWith(s.fetch);
     assert.equal((await rejects(c.getObject({ bucket: "", key: "k" }), InputError)).field, "bucket");
     assert.equal((await rejects(c.getObject({ bucket: "b", key: "" }), InputError)).field, "key");
     assert.equal(s.calls.length, 0);
@@ -168,21 +181,21 @@ describe("addressing", () => {
   test("'.' and '..' key segments: InputError unless the fetch declares rawPath", async () => {
     const s = stub();
     for (const key of ["a/../b", "./x", "a/.", "..", "x/./y"]) {
-      const e = await rejects(mk(s.f).getObject({ bucket: "b", key }), InputError);
+      const e = await rejects(clientWith(s.fetch).getObject({ bucket: "b", key }), InputError);
       assert.equal(e.field, "key");
       assert.match(e.message, /collapses/);
     }
-    for (const key of ["a..b", ".hidden", "a/...", "..x/y."]) await mk(s.f).getObject({ bucket: "b", key });
+    for (const key of ["a..b", ".hidden", "a/...", "..x/y."]) await clientWith(s.fetch).getObject({ bucket: "b", key });
     assert.equal(s.calls.length, 4);
-    const raw = Object.assign(stub().f, { rawPath: true });
-    await mk(raw).getObject({ bucket: "b", key: "a/../b" });
+    const raw = Object.assign(stub().fetch, { rawPath: true });
+    await clientWith(raw).getObject({ bucket: "b", key: "a/../b" });
   });
 });
 
 describe("query and headers", () => {
   test("listObjectsV2 maps every parameter, RFC 3986 encoded", async () => {
     const s = stub({ status: 200, body: listXml("") });
-    await mk(s.f).listObjectsV2({
+    await clientWith(s.fetch).listObjectsV2({
       bucket: "bkt",
       prefix: "a b/ü+",
       delimiter: "/",
@@ -200,12 +213,12 @@ describe("query and headers", () => {
 
   test("listObjectsV2 on a virtual-hosted bucket lists at /", async () => {
     const s = stub({ status: 200, body: listXml("") });
-    await new S3Client({ credentials: creds, fetch: s.f }).listObjectsV2({ bucket: "bkt" });
+    await new S3Client({ credentials: creds, fetch: s.fetch }).listObjectsV2({ bucket: "bkt" });
     assert.equal(s.calls[0].url, "https://bkt.s3.us-east-1.amazonaws.com/?list-type=2");
   });
 
   test("getObject: a success without a body (204) gives an empty, readable stream", async () => {
-    const r = await mk(stub({ status: 204, body: null }).f).getObject({ bucket: "b", key: "k" });
+    const r = await clientWith(stub({ status: 204, body: null }).fetch).getObject({ bucket: "b", key: "k" });
     assert.equal(r.status, 204);
     assert.equal(r.contentLength, 0);
     assert.deepEqual(await r.body.getReader().read(), { done: true, value: undefined });
@@ -214,7 +227,7 @@ describe("query and headers", () => {
   test("getObject: query overrides, conditionals quoted, dates as HTTP dates, checksum mode", async () => {
     const s = stub({ status: 206, body: "x" });
     const d = new Date("2024-01-02T03:04:05Z");
-    await mk(s.f).getObject({
+    await clientWith(s.fetch).getObject({
       bucket: "b",
       key: "k",
       range: "bytes=0-9",
@@ -242,13 +255,13 @@ describe("query and headers", () => {
     assert.equal(c.headers["x-amz-checksum-mode"], "ENABLED");
     // Already quoted ETags are sent as given.
     const s2 = stub({ status: 200, body: "" });
-    await mk(s2.f).getObject({ bucket: "b", key: "k", ifMatch: '"q"' });
+    await clientWith(s2.fetch).getObject({ bucket: "b", key: "k", ifMatch: '"q"' });
     assert.equal(s2.calls[0].headers["if-match"], '"q"');
   });
 
   test("keys are encoded once, every byte but A-Za-z0-9-._~ and /", async () => {
     const s = stub({ status: 200, body: "" });
-    await mk(s.f).getObject({ bucket: "b", key: "a+b %25 ü/é?#&=;,~!'()*//end/" });
+    await clientWith(s.fetch).getObject({ bucket: "b", key: "a+b %25 ü/é?#&=;,~!'()*//end/" });
     assert.equal(
       s.calls[0].url,
       "http://127.0.0.1:9000/b/a%2Bb%20%2525%20%C3%BC/%C3%A9%3F%23%26%3D%3B%2C~%21%27%28%29%2A//end/",
@@ -257,7 +270,7 @@ describe("query and headers", () => {
 
   test("putObject signs the body hash and sends metadata", async () => {
     const s = stub({ status: 200, headers: { etag: '"e1"', "x-amz-version-id": "v9" }, body: "" });
-    const r = await mk(s.f).putObject({
+    const r = await clientWith(s.fetch).putObject({
       bucket: "b",
       key: "k",
       body: "héllo",
@@ -271,15 +284,15 @@ describe("query and headers", () => {
     assert.equal(h["content-type"], "text/plain");
     assert.equal(h["x-amz-meta-owner"], "me");
     assert.match(h.authorization, /SignedHeaders=[^,]*content-type;[^,]*x-amz-meta-owner/);
-    await rejects(mk(s.f).putObject({ bucket: "b", key: "k", body: "", metadata: { x: "é" } }), InputError);
+    await rejects(clientWith(s.fetch).putObject({ bucket: "b", key: "k", body: "", metadata: { x: "é" } }), InputError);
   });
 
   test("createBucket: PUT /bucket (or / on the bucket host)", async () => {
     const s = stub({ status: 200 }, { status: 200 });
-    await mk(s.f).createBucket({ bucket: "nbk" });
+    await clientWith(s.fetch).createBucket({ bucket: "nbk" });
     assert.equal(s.calls[0].url, "http://127.0.0.1:9000/nbk");
     assert.equal(s.calls[0].body, undefined);
-    await new S3Client({ region: "eu-west-1", credentials: creds, fetch: s.f }).createBucket({ bucket: "nbk" });
+    await new S3Client({ region: "eu-west-1", credentials: creds, fetch: s.fetch }).createBucket({ bucket: "nbk" });
     assert.equal(s.calls[1].url, "https://nbk.s3.eu-west-1.amazonaws.com/");
     assert.equal(s.calls[1].method, "PUT");
     assert.equal(
@@ -289,7 +302,7 @@ describe("query and headers", () => {
   });
 
   test("presignGetObject: query signature with overrides, usable URL", async () => {
-    const url = await mk(stub().f).presignGetObject({
+    const url = await clientWith(stub().fetch).presignGetObject({
       bucket: "b",
       key: "a b",
       expiresIn: 600,
@@ -303,7 +316,7 @@ describe("query and headers", () => {
     assert.equal(u.searchParams.get("response-content-disposition"), "attachment");
     assert.match(u.searchParams.get("X-Amz-Signature")!, /^[0-9a-f]{64}$/);
     assert.ok(!url.includes(SECRET));
-    await rejects(mk(stub().f).presignGetObject({ bucket: "b", key: "k", expiresIn: 0 }), InputError);
+    await rejects(clientWith(stub().fetch).presignGetObject({ bucket: "b", key: "k", expiresIn: 0 }), InputError);
   });
 });
 
@@ -311,7 +324,7 @@ describe("credentials", () => {
   test("an async provider is called per request; rotated keys and session token are used", async () => {
     let n = 0;
     const s = stub({ status: 200, body: "" }, { status: 200, body: "" });
-    const c = mk(s.f, {
+    const c = clientWith(s.fetch, {
       credentials: async () => ({ accessKeyId: "AK" + ++n, secretAccessKey: "s" + n, sessionToken: "tok" + n }),
     });
     await c.headObject({ bucket: "b", key: "k" });
@@ -327,12 +340,12 @@ describe("responses", () => {
   test("listObjectsV2: typed objects, common prefixes, owner, server date", async () => {
     const date = "Wed, 01 May 2024 10:00:00 GMT";
     const body = listXml(
-      obj("00123", "&quot;d41d8cd98f00b204e9800998ecf8427e&quot;") +
+      contentsXml("00123", "&quot;d41d8cd98f00b204e9800998ecf8427e&quot;") +
         `<Contents><Key>a&amp;b</Key><LastModified>2024-03-01T00:00:00.000Z</LastModified><ETag>"x-2"</ETag><Size>5368709120</Size><Owner><ID>id1</ID><DisplayName>me</DisplayName></Owner></Contents>` +
         `<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>`,
       "<Prefix></Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated><NextContinuationToken>t2</NextContinuationToken>",
     );
-    const r = await mk(stub({ status: 200, headers: { date }, body }).f).listObjectsV2({ bucket: "bkt" });
+    const r = await clientWith(stub({ status: 200, headers: { date }, body }).fetch).listObjectsV2({ bucket: "bkt" });
     assert.equal(r.name, "bkt");
     assert.equal(r.contents[0].key, "00123");
     assert.equal(r.contents[0].etag, "d41d8cd98f00b204e9800998ecf8427e");
@@ -352,7 +365,7 @@ describe("responses", () => {
 
   test("a realistic 1000-key page parses with exact keys", async () => {
     const page = listObjectsV2Page({ count: 1000 });
-    const r = await mk(stub({ status: 200, body: page.xml }).f).listObjectsV2({ bucket: "example-bucket" });
+    const r = await clientWith(stub({ status: 200, body: page.xml }).fetch).listObjectsV2({ bucket: "example-bucket" });
     assert.equal(r.contents.length, 1000);
     assert.deepEqual(
       r.contents.map((o) => o.key),
@@ -372,10 +385,10 @@ describe("responses", () => {
       "<Prefix>p&amp; q</Prefix><StartAfter>s=</StartAfter><Delimiter>/</Delimiter>",
     ]) {
       const enc = listXml(
-        obj("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>",
+        contentsXml("a+b%2Bc%25%C3%BC") + "<CommonPrefixes><Prefix>d+1%2F/</Prefix></CommonPrefixes>",
         "<EncodingType>url</EncodingType>" + echo,
       );
-      const r = await mk(stub({ status: 200, body: enc }).f).listObjectsV2(params);
+      const r = await clientWith(stub({ status: 200, body: enc }).fetch).listObjectsV2(params);
       assert.equal(r.contents[0].key, "a b+c%ü");
       assert.deepEqual(r.commonPrefixes, ["d 1//"]);
       assert.equal(r.prefix, "p& q");
@@ -383,12 +396,12 @@ describe("responses", () => {
       assert.equal(r.delimiter, "/");
     }
     // RGW echoes a prefix with a bare "%" unencoded: not decoded, so no URIError.
-    const percent = listXml(obj("a%25"), "<EncodingType>url</EncodingType><Prefix>a%</Prefix>");
-    const r2 = await mk(stub({ status: 200, body: percent }).f).listObjectsV2({ ...params, prefix: "a%" });
+    const percent = listXml(contentsXml("a%25"), "<EncodingType>url</EncodingType><Prefix>a%</Prefix>");
+    const r2 = await clientWith(stub({ status: 200, body: percent }).fetch).listObjectsV2({ ...params, prefix: "a%" });
     assert.equal(r2.prefix, "a%");
     assert.equal(r2.contents[0].key, "a%");
     // A server that ignored the parameter: keys are literal.
-    const raw = await mk(stub({ status: 200, body: listXml(obj("a+b%2Bc")) }).f).listObjectsV2({
+    const raw = await clientWith(stub({ status: 200, body: listXml(contentsXml("a+b%2Bc")) }).fetch).listObjectsV2({
       bucket: "bkt",
       encodingType: "url",
     });
@@ -399,7 +412,7 @@ describe("responses", () => {
     // The client reads S3's usual form by hand; every value Date can read must come out as
     // new Date(value) does: month/day/time edges, leap days, other precisions, offsets. What Date
     // cannot read is an InvalidResponse naming the key and the field (next test).
-    const r = prng(7),
+    const r = seededRandom(7).random,
       p2 = (n: number) => String(n).padStart(2, "0");
     const values = [
       "2024-02-29T23:59:59.999Z",
@@ -449,7 +462,7 @@ describe("responses", () => {
         )
         .join(""),
     );
-    const res = await mk(stub({ status: 200, body: xml }).f).listObjectsV2({ bucket: "bkt" });
+    const res = await clientWith(stub({ status: 200, body: xml }).fetch).listObjectsV2({ bucket: "bkt" });
     assert.equal(res.contents.length, readable.length);
     res.contents.forEach((o, i) => {
       assert.ok(o.lastModified instanceof Date);
@@ -458,7 +471,7 @@ describe("responses", () => {
     for (const value of values.filter((value) => isNaN(Date.parse(value)))) {
       const entry = `<Contents><Key>k</Key><LastModified>${value}</LastModified><ETag>"e"</ETag><Size>1</Size></Contents>`;
       const e = await rejects(
-        mk(stub({ status: 200, body: listXml(entry) }).f).listObjectsV2({ bucket: "bkt" }),
+        clientWith(stub({ status: 200, body: listXml(entry) }).fetch).listObjectsV2({ bucket: "bkt" }),
         S3Error,
       );
       assert.equal(e.code, "InvalidResponse", value);
@@ -485,8 +498,8 @@ describe("responses", () => {
       [entry("k7", ok, "-1"), "Size", "k7", "-1"],
       [entry(null, ok, "1"), "Key", "", ""],
     ]) {
-      const body = listXml(obj("fine") + contents);
-      const e = await rejects(mk(stub({ status: 200, body }).f).listObjectsV2({ bucket: "bkt" }), S3Error);
+      const body = listXml(contentsXml("fine") + contents);
+      const e = await rejects(clientWith(stub({ status: 200, body }).fetch).listObjectsV2({ bucket: "bkt" }), S3Error);
       assert.equal(e.code, "InvalidResponse");
       assert.equal(e.key, key);
       assert.equal(e.bucket, "bkt");
@@ -499,12 +512,12 @@ describe("responses", () => {
 
   test("EncodingType url with a malformed %-escape in a Key or CommonPrefix: InvalidResponse, not a URIError", async () => {
     for (const [inner, field, key] of [
-      [obj("bad%E0%A4%A"), "Key", "bad%E0%A4%A"],
-      [obj("ok") + "<CommonPrefixes><Prefix>dir%zz/</Prefix></CommonPrefixes>", "CommonPrefix", "dir%zz/"],
+      [contentsXml("bad%E0%A4%A"), "Key", "bad%E0%A4%A"],
+      [contentsXml("ok") + "<CommonPrefixes><Prefix>dir%zz/</Prefix></CommonPrefixes>", "CommonPrefix", "dir%zz/"],
     ]) {
       const body = listXml(inner, "<EncodingType>url</EncodingType>");
       const e = await rejects(
-        mk(stub({ status: 200, body }).f).listObjectsV2({ bucket: "bkt", encodingType: "url" }),
+        clientWith(stub({ status: 200, body }).fetch).listObjectsV2({ bucket: "bkt", encodingType: "url" }),
         S3Error,
       );
       assert.equal(e.code, "InvalidResponse");
@@ -515,7 +528,9 @@ describe("responses", () => {
 
   test("a 200 that is not a ListBucketResult is an error saying what came back", async () => {
     const e1 = await rejects(
-      mk(stub({ status: 200, body: xmlErr("InternalError", "We encountered an internal error") }).f).listObjectsV2({
+      clientWith(
+        stub({ status: 200, body: errorXml("InternalError", "We encountered an internal error") }).fetch,
+      ).listObjectsV2({
         bucket: "b",
       }),
       S3Error,
@@ -523,20 +538,20 @@ describe("responses", () => {
     assert.equal(e1.code, "InternalError");
     assert.equal(e1.requestId, "REQ123");
     const e2 = await rejects(
-      mk(
+      clientWith(
         stub({ status: 200, body: "<html><body>Captive portal: please log in " + "x".repeat(300) + "</body></html>" })
-          .f,
+          .fetch,
       ).listObjectsV2({ bucket: "b" }),
       S3Error,
     );
     assert.equal(e2.code, "InvalidResponse");
     assert.match(e2.message, /unexpected response body: <html><body>Captive portal/);
     assert.ok(e2.message.length < 300);
-    const e3 = await rejects(mk(stub({ status: 200, body: "" }).f).listObjectsV2({ bucket: "b" }), S3Error);
+    const e3 = await rejects(clientWith(stub({ status: 200, body: "" }).fetch).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e3.code, "InvalidResponse");
     assert.match(e3.message, /no response body/);
     const e4 = await rejects(
-      mk(stub({ status: 200, body: "<ListBucketResult><Name>b</Name>" }).f).listObjectsV2({ bucket: "b" }),
+      clientWith(stub({ status: 200, body: "<ListBucketResult><Name>b</Name>" }).fetch).listObjectsV2({ bucket: "b" }),
       S3Error,
     );
     assert.equal(e4.code, "InvalidResponse");
@@ -560,7 +575,7 @@ describe("responses", () => {
         "cache-control": "no-cache",
       },
     });
-    const r = await mk(s.f).getObject({ bucket: "b", key: "k", range: "bytes=10-14" });
+    const r = await clientWith(s.fetch).getObject({ bucket: "b", key: "k", range: "bytes=10-14" });
     assert.equal(r.status, 206);
     assert.equal(r.size, 100);
     assert.equal(r.contentLength, 5);
@@ -580,7 +595,7 @@ describe("responses", () => {
 
   test("headObject: same metadata; a body sent with HEAD is cancelled, not read", async () => {
     const s = stub({ status: 200, body: "junk", headers: { "content-length": "7", etag: '"x"', "x-amz-meta-a": "1" } });
-    const m = await mk(s.f).headObject({ bucket: "b", key: "k" });
+    const m = await clientWith(s.fetch).headObject({ bucket: "b", key: "k" });
     assert.equal(s.calls[0].method, "HEAD");
     assert.equal(m.size, 7);
     assert.equal(m.etag, "x");
@@ -594,10 +609,10 @@ describe("errors", () => {
   test("NoSuchKey: fields from XML and headers, message names bucket and key and says names are exact", async () => {
     const s = stub({
       status: 404,
-      body: xmlErr("NoSuchKey", "The specified key does not exist.", "<Key>Photo.JPG</Key>"),
+      body: errorXml("NoSuchKey", "The specified key does not exist.", "<Key>Photo.JPG</Key>"),
       headers: { "x-amz-request-id": "HDR" },
     });
-    const e = await rejects(mk(s.f).getObject({ bucket: "Photos", key: "photo.jpg" }), S3Error);
+    const e = await rejects(clientWith(s.fetch).getObject({ bucket: "Photos", key: "photo.jpg" }), S3Error);
     assert.equal(e.code, "NoSuchKey");
     assert.equal(e.status, 404);
     assert.equal(e.requestId, "REQ123");
@@ -612,7 +627,7 @@ describe("errors", () => {
 
   test("NoSuchBucket on list has the hint too", async () => {
     const e = await rejects(
-      mk(stub({ status: 404, body: xmlErr("NoSuchBucket") }).f).listObjectsV2({ bucket: "Nope" }),
+      clientWith(stub({ status: 404, body: errorXml("NoSuchBucket") }).fetch).listObjectsV2({ bucket: "Nope" }),
       S3Error,
     );
     assert.equal(e.code, "NoSuchBucket");
@@ -621,7 +636,7 @@ describe("errors", () => {
 
   test("HEAD 404/403 without a body: code from status, request id from headers", async () => {
     const e = await rejects(
-      mk(stub({ status: 404, headers: { "x-amz-request-id": "R9" } }).f).headObject({
+      clientWith(stub({ status: 404, headers: { "x-amz-request-id": "R9" } }).fetch).headObject({
         bucket: "b",
         key: "Missing.txt",
       }),
@@ -630,13 +645,13 @@ describe("errors", () => {
     assert.equal(e.code, "NoSuchKey");
     assert.equal(e.requestId, "R9");
     assert.match(e.message, /key "Missing.txt".*case-sensitive/);
-    const e2 = await rejects(mk(stub({ status: 403 }).f).headObject({ bucket: "b", key: "k" }), S3Error);
+    const e2 = await rejects(clientWith(stub({ status: 403 }).fetch).headObject({ bucket: "b", key: "k" }), S3Error);
     assert.equal(e2.code, "Forbidden");
   });
 
   test("304 NotModified and 412 PreconditionFailed", async () => {
     const e = await rejects(
-      mk(stub({ status: 304 }).f).getObject({ bucket: "b", key: "k", ifNoneMatch: "abc" }),
+      clientWith(stub({ status: 304 }).fetch).getObject({ bucket: "b", key: "k", ifNoneMatch: "abc" }),
       S3Error,
     );
     assert.equal(e.code, "NotModified");
@@ -644,9 +659,9 @@ describe("errors", () => {
     assert.match(e.message, /If-None-Match/);
     const s = stub({
       status: 412,
-      body: xmlErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"),
+      body: errorXml("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"),
     });
-    const e2 = await rejects(mk(s.f).getObject({ bucket: "b", key: "k", ifMatch: "abc" }), S3Error);
+    const e2 = await rejects(clientWith(s.fetch).getObject({ bucket: "b", key: "k", ifMatch: "abc" }), S3Error);
     assert.equal(e2.code, "PreconditionFailed");
     assert.match(e2.message, /If-Match.*changed/);
     assert.equal(s.calls.length, 1);
@@ -661,7 +676,7 @@ describe("errors", () => {
       // The server echoes a canonical request that differs from ours in the path line.
       ours = (init.headers as Record<string, string>)["x-amz-date"];
       return new Response(
-        xmlErr(
+        errorXml(
           "SignatureDoesNotMatch",
           "The request signature we calculated does not match the signature you provided.",
           `<StringToSign>AWS4-HMAC-SHA256\n${ours}\nscope\nffff</StringToSign><CanonicalRequest>${serverCR("GET\n/b/k\n\nhost:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:" + ours + "\nx-amz-security-token:X\n\nhost;x-amz-content-sha256;x-amz-date;x-amz-security-token\nUNSIGNED-PAYLOAD")}</CanonicalRequest>`,
@@ -670,7 +685,7 @@ describe("errors", () => {
       );
     });
     const e = await rejects(
-      mk(s.f, { credentials: { ...creds, sessionToken: token } }).getObject({ bucket: "b", key: "k" }),
+      clientWith(s.fetch, { credentials: { ...creds, sessionToken: token } }).getObject({ bucket: "b", key: "k" }),
       S3Error,
     );
     assert.equal(e.code, "SignatureDoesNotMatch");
@@ -693,12 +708,16 @@ describe("errors", () => {
       sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=",
       sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==",
     };
-    const s = stub({ status: 200, body: listXml("") }, { status: 403, body: xmlErr("SignatureDoesNotMatch") });
-    await mk(s.f).listObjectsV2({ bucket: "b", expectedBucketOwner: "123456789012", requestPayer: "requester" });
+    const s = stub({ status: 200, body: listXml("") }, { status: 403, body: errorXml("SignatureDoesNotMatch") });
+    await clientWith(s.fetch).listObjectsV2({
+      bucket: "b",
+      expectedBucketOwner: "123456789012",
+      requestPayer: "requester",
+    });
     assert.equal(s.calls[0].headers["x-amz-expected-bucket-owner"], "123456789012");
     assert.equal(s.calls[0].headers["x-amz-request-payer"], "requester");
     assert.match(s.calls[0].headers.authorization, /x-amz-expected-bucket-owner;x-amz-request-payer/);
-    const e = await rejects(mk(s.f).getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
+    const e = await rejects(clientWith(s.fetch).getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
     const h = s.calls[1].headers;
     assert.equal(h["x-amz-server-side-encryption-customer-algorithm"], "AES256");
     assert.equal(h["x-amz-server-side-encryption-customer-key"], ssec.sseCustomerKey);
@@ -713,12 +732,18 @@ describe("errors", () => {
 
   test("SignatureDoesNotMatch without the server's canonical request still carries ours", async () => {
     const e = await rejects(
-      mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).headObject({ bucket: "b", key: "k" }),
+      clientWith(stub({ status: 403, body: errorXml("SignatureDoesNotMatch") }).fetch).headObject({
+        bucket: "b",
+        key: "k",
+      }),
       S3Error,
     );
     void e;
     const e2 = await rejects(
-      mk(stub({ status: 403, body: xmlErr("SignatureDoesNotMatch") }).f).getObject({ bucket: "b", key: "k" }),
+      clientWith(stub({ status: 403, body: errorXml("SignatureDoesNotMatch") }).fetch).getObject({
+        bucket: "b",
+        key: "k",
+      }),
       S3Error,
     );
     assert.match(e2.canonicalRequest!, /^GET\n\/b\/k\n/);
@@ -732,7 +757,7 @@ describe("errors", () => {
       "nginx ".repeat(100) +
       "</body></html>";
     const s = stub({ status: 503, body: html }, { status: 503, body: html });
-    const e = await rejects(mk(s.f, { maxAttempts: 2 }).getObject({ bucket: "b", key: "k" }), S3Error);
+    const e = await rejects(clientWith(s.fetch, { maxAttempts: 2 }).getObject({ bucket: "b", key: "k" }), S3Error);
     assert.equal(s.calls.length, 2);
     assert.equal(e.code, "HTTP503");
     assert.equal(e.status, 503);
@@ -744,14 +769,14 @@ describe("errors", () => {
 describe("retries", () => {
   test("SlowDown / 500 / 429 / 408 / RequestTimeout then success", async () => {
     for (const r of [
-      { status: 503, body: xmlErr("SlowDown") },
-      { status: 500, body: xmlErr("InternalError") },
+      { status: 503, body: errorXml("SlowDown") },
+      { status: 500, body: errorXml("InternalError") },
       { status: 429, body: "" },
       { status: 408, body: "" },
-      { status: 400, body: xmlErr("RequestTimeout") },
+      { status: 400, body: errorXml("RequestTimeout") },
     ]) {
       const s = stub(r, { status: 200, body: listXml("") });
-      await mk(s.f).listObjectsV2({ bucket: "b" });
+      await clientWith(s.fetch).listObjectsV2({ bucket: "b" });
       assert.equal(s.calls.length, 2, JSON.stringify(r));
     }
   });
@@ -760,32 +785,32 @@ describe("retries", () => {
     const s = stub(
       ...Array.from({ length: 5 }, () => ({
         status: 503,
-        body: xmlErr("SlowDown", "Please reduce your request rate."),
+        body: errorXml("SlowDown", "Please reduce your request rate."),
       })),
     );
-    const e = await rejects(mk(s.f, { maxAttempts: 4 }).listObjectsV2({ bucket: "b" }), S3Error);
+    const e = await rejects(clientWith(s.fetch, { maxAttempts: 4 }).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e.code, "SlowDown");
     assert.equal(s.calls.length, 4);
     const s1 = stub({ status: 500, body: "" });
-    await rejects(mk(s1.f, { maxAttempts: 1 }).listObjectsV2({ bucket: "b" }), S3Error);
+    await rejects(clientWith(s1.fetch, { maxAttempts: 1 }).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(s1.calls.length, 1);
   });
 
   test("non-retryable errors are thrown at once", async () => {
     for (const code of ["AccessDenied", "NoSuchBucket", "InvalidArgument"]) {
-      const s = stub({ status: 400, body: xmlErr(code) });
-      assert.equal((await rejects(mk(s.f).listObjectsV2({ bucket: "b" }), S3Error)).code, code);
+      const s = stub({ status: 400, body: errorXml(code) });
+      assert.equal((await rejects(clientWith(s.fetch).listObjectsV2({ bucket: "b" }), S3Error)).code, code);
       assert.equal(s.calls.length, 1);
     }
   });
 
   test("network errors are retried; after the budget a NetworkError with attempts and cause", async () => {
     const s = stub(new TypeError("fetch failed"), { status: 200, body: listXml("") });
-    await mk(s.f).listObjectsV2({ bucket: "b" });
+    await clientWith(s.fetch).listObjectsV2({ bucket: "b" });
     assert.equal(s.calls.length, 2);
     const cause = new TypeError("fetch failed: ECONNRESET");
     const s2 = stub(cause, cause, cause);
-    const e = await rejects(mk(s2.f).listObjectsV2({ bucket: "b" }), NetworkError);
+    const e = await rejects(clientWith(s2.fetch).listObjectsV2({ bucket: "b" }), NetworkError);
     assert.equal(e.name, "NetworkError");
     assert.equal(e.attempts, 3);
     assert.equal(e.cause, cause);
@@ -801,13 +826,13 @@ describe("retries", () => {
     try {
       const s = stub({ status: 500 }, { status: 500 }, { status: 200, body: listXml("") });
       const t0 = Date.now();
-      await mk(s.f, { retryBaseMs: 40 }).listObjectsV2({ bucket: "b" });
+      await clientWith(s.fetch, { retryBaseMs: 40 }).listObjectsV2({ bucket: "b" });
       const ms = Date.now() - t0;
       assert.ok(ms >= 110 && ms < 5000, `waited ${ms} ms, expected ~40+80`);
       rnd.mock.mockImplementation(() => 0);
       const s2 = stub({ status: 500 }, { status: 500 }, { status: 200, body: listXml("") });
       const t1 = Date.now();
-      await mk(s2.f, { retryBaseMs: 1000 }).listObjectsV2({ bucket: "b" });
+      await clientWith(s2.fetch, { retryBaseMs: 1000 }).listObjectsV2({ bucket: "b" });
       assert.ok(Date.now() - t1 < 1000, "random() = 0 means no wait (else >= 3 s here)");
     } finally {
       rnd.mock.restore();
@@ -817,9 +842,9 @@ describe("retries", () => {
   test("a truncated buffered body (list) is retried", async () => {
     const s = stub(
       () => new Response(new ReadableStream({ pull: (c) => c.error(new TypeError("terminated")) }), { status: 200 }),
-      { status: 200, body: listXml(obj("k")) },
+      { status: 200, body: listXml(contentsXml("k")) },
     );
-    const r = await mk(s.f).listObjectsV2({ bucket: "b" });
+    const r = await clientWith(s.fetch).listObjectsV2({ bucket: "b" });
     assert.equal(r.contents[0].key, "k");
     assert.equal(s.calls.length, 2);
   });
@@ -827,13 +852,13 @@ describe("retries", () => {
 
 describe("abort and timeouts", () => {
   test("abort during backoff rejects at once with signal.reason", async () => {
-    const s = stub({ status: 503, body: xmlErr("SlowDown") }, { status: 200, body: listXml("") });
+    const s = stub({ status: 503, body: errorXml("SlowDown") }, { status: 200, body: listXml("") });
     const ac = new AbortController();
     const reason = new Error("user cancelled");
     setTimeout(() => ac.abort(reason), 30);
     const t0 = Date.now();
     await assert.rejects(
-      mk(s.f, { retryBaseMs: 60_000 }).listObjectsV2({ bucket: "b", signal: ac.signal }),
+      clientWith(s.fetch, { retryBaseMs: 60_000 }).listObjectsV2({ bucket: "b", signal: ac.signal }),
       (e) => e === reason,
     );
     assert.ok(Date.now() - t0 < 1000);
@@ -842,14 +867,14 @@ describe("abort and timeouts", () => {
 
   test("an already aborted signal: no request at all; abort during fetch: the reason, no retry", async () => {
     const s = stub({ hang: true }, { status: 200 });
-    await assert.rejects(mk(s.f).getObject({ bucket: "b", key: "k", signal: AbortSignal.abort() }), {
+    await assert.rejects(clientWith(s.fetch).getObject({ bucket: "b", key: "k", signal: AbortSignal.abort() }), {
       name: "AbortError",
     });
     assert.equal(s.calls.length, 0);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 20);
     await assert.rejects(
-      mk(s.f).getObject({ bucket: "b", key: "k", signal: ac.signal }),
+      clientWith(s.fetch).getObject({ bucket: "b", key: "k", signal: ac.signal }),
       (e) => e === ac.signal.reason,
     );
     assert.equal(s.calls.length, 1);
@@ -859,7 +884,7 @@ describe("abort and timeouts", () => {
     const s = stub({ hang: true }, { hang: true });
     const t0 = Date.now();
     const e = await rejects(
-      mk(s.f, { timeoutMs: 40, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }),
+      clientWith(s.fetch, { timeoutMs: 40, maxAttempts: 2 }).headObject({ bucket: "b", key: "k" }),
       TimeoutError,
     );
     assert.ok(e instanceof NetworkError);
@@ -869,7 +894,7 @@ describe("abort and timeouts", () => {
     assert.ok(Date.now() - t0 < 1000);
     // A timeout then a success.
     const s2 = stub({ hang: true }, { status: 200, body: listXml("") });
-    await mk(s2.f, { timeoutMs: 40 }).listObjectsV2({ bucket: "b" });
+    await clientWith(s2.fetch, { timeoutMs: 40 }).listObjectsV2({ bucket: "b" });
     assert.equal(s2.calls.length, 2);
   });
 
@@ -881,7 +906,7 @@ describe("abort and timeouts", () => {
       fetchSignal.addEventListener("abort", () => ctl.error(fetchSignal.reason));
       return new Response(body, { status: 200 });
     });
-    const r = await mk(s.f, { timeoutMs: 30 }).getObject({ bucket: "b", key: "k" });
+    const r = await clientWith(s.fetch, { timeoutMs: 30 }).getObject({ bucket: "b", key: "k" });
     await new Promise((ok) => setTimeout(ok, 80));
     assert.equal(fetchSignal.aborted, false, "timeout must not abort a streaming body");
     ctl.enqueue(new Uint8Array([1, 2]));
@@ -893,7 +918,7 @@ describe("abort and timeouts", () => {
       fetchSignal = init.signal!;
       return new Response(new ReadableStream(), { status: 200 });
     });
-    await mk(s2.f).getObject({ bucket: "b", key: "k", signal: ac.signal });
+    await clientWith(s2.fetch).getObject({ bucket: "b", key: "k", signal: ac.signal });
     ac.abort();
     assert.equal(fetchSignal.aborted, true, "caller abort reaches the body");
   });
@@ -911,7 +936,7 @@ describe("clock skew", () => {
       {
         status: 403,
         headers: { date },
-        body: xmlErr(
+        body: errorXml(
           "RequestTimeTooSkewed",
           "The difference between the request time and the current time is too large.",
         ),
@@ -919,7 +944,7 @@ describe("clock skew", () => {
       { status: 200, headers: { date }, body: listXml("") },
       { status: 200, headers: { date }, body: listXml("") },
     );
-    const c = mk(s.f, { maxAttempts: 1 });
+    const c = clientWith(s.fetch, { maxAttempts: 1 });
     await c.listObjectsV2({ bucket: "b" });
     const t = (i: number) =>
       Date.parse(
@@ -934,9 +959,9 @@ describe("clock skew", () => {
 
   test("skew is retried only once", async () => {
     const date = new Date(Date.now() - 2 * 3600_000).toUTCString();
-    const r = { status: 403, headers: { date }, body: xmlErr("RequestTimeTooSkewed", "too large") };
+    const r = { status: 403, headers: { date }, body: errorXml("RequestTimeTooSkewed", "too large") };
     const s = stub(r, r, r);
-    const e = await rejects(mk(s.f).listObjectsV2({ bucket: "b" }), S3Error);
+    const e = await rejects(clientWith(s.fetch).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e.code, "RequestTimeTooSkewed");
     assert.equal(s.calls.length, 2);
   });
@@ -949,7 +974,7 @@ describe("clock skew", () => {
         { status: 200, headers: { date: far }, body: listXml("") },
         { status: 200, body: "" },
       );
-      const c = mk(s.f);
+      const c = clientWith(s.fetch);
       await c.headObject({ bucket: "b", key: "k" });
       await c.listObjectsV2({ bucket: "b" });
       await c.headObject({ bucket: "b", key: "k" });
@@ -960,11 +985,14 @@ describe("clock skew", () => {
   test("a 403 without a code whose Date is far off: retried once at server time; a 403 with a near Date is not", async () => {
     const ahead = Date.now() + 3_600_000;
     const s = stub({ status: 403, headers: { date: new Date(ahead).toUTCString() } }, { status: 200, body: "" });
-    await mk(s.f, { maxAttempts: 1 }).headObject({ bucket: "b", key: "k" });
+    await clientWith(s.fetch, { maxAttempts: 1 }).headObject({ bucket: "b", key: "k" });
     assert.equal(s.calls.length, 2);
     assert.ok(Math.abs(signedAt(s.calls[1]) - ahead) < 60_000);
     const near = stub({ status: 403 }, { status: 200, body: "" });
-    assert.equal((await rejects(mk(near.f).headObject({ bucket: "b", key: "k" }), S3Error)).code, "Forbidden");
+    assert.equal(
+      (await rejects(clientWith(near.fetch).headObject({ bucket: "b", key: "k" }), S3Error)).code,
+      "Forbidden",
+    );
     assert.equal(near.calls.length, 1);
   });
 });
@@ -973,7 +1001,7 @@ describe("listAll", () => {
   const page = (keys: string[], next?: string) => ({
     status: 200,
     body: listXml(
-      keys.map((k) => obj(k)).join(""),
+      keys.map((k) => contentsXml(k)).join(""),
       next === undefined
         ? "<IsTruncated>false</IsTruncated>"
         : `<IsTruncated>true</IsTruncated>${next ? `<NextContinuationToken>${next}</NextContinuationToken>` : ""}`,
@@ -987,7 +1015,7 @@ describe("listAll", () => {
 
   test("follows continuation tokens", async () => {
     const s = stub(page(["a", "b"], "t/1+"), page(["c", "d"], "t2"), page(["e"]));
-    assert.deepEqual(await all(mk(s.f), { maxKeys: 2, prefix: "p" }), ["a", "b", "c", "d", "e"]);
+    assert.deepEqual(await all(clientWith(s.fetch), { maxKeys: 2, prefix: "p" }), ["a", "b", "c", "d", "e"]);
     assert.equal(s.calls.length, 3);
     assert.doesNotMatch(s.calls[0].url, /continuation-token/);
     assert.match(s.calls[1].url, /continuation-token=t%2F1%2B&/);
@@ -997,19 +1025,19 @@ describe("listAll", () => {
   test("a repeated token or a missing one fails loudly instead of looping", async () => {
     const s = stub(page(["a"], "t1"), page(["b"], "t1"), page(["c"], "t1"));
     await assert.rejects(
-      all(mk(s.f)),
+      all(clientWith(s.fetch)),
       (e: S3Error) => e.code == "InvalidResponse" && /truncated page repeats its token/.test(e.message),
     );
     assert.equal(s.calls.length, 2);
     const s2 = stub(page(["a"], "t1"), page(["b"], "t2"), page(["c"], "t1"));
-    await assert.rejects(all(mk(s2.f)), /repeats/);
+    await assert.rejects(all(clientWith(s2.fetch)), /repeats/);
     const s3 = stub(page(["a"], ""));
-    await assert.rejects(all(mk(s3.f)), (e: S3Error) => /truncated page has no token/.test(e.message));
+    await assert.rejects(all(clientWith(s3.fetch)), (e: S3Error) => /truncated page has no token/.test(e.message));
   });
 });
 
 describe("fault server (real fetch over loopback)", () => {
-  const ok = { status: 200, body: listXml(obj("k")) };
+  const ok = { status: 200, body: listXml(contentsXml("k")) };
 
   test("connection reset, then success", async () => {
     const fs = await faultServer(ok);
@@ -1064,7 +1092,7 @@ describe("fault server (real fetch over loopback)", () => {
     const fs = await faultServer(ok);
     try {
       for (let i = 0; i < 3; i++)
-        fs.faults.push({ status: 503, body: xmlErr("SlowDown", "Please reduce your request rate.") });
+        fs.faults.push({ status: 503, body: errorXml("SlowDown", "Please reduce your request rate.") });
       const r = await new S3Client({
         endpoint: fs.endpoint,
         credentials: creds,
@@ -1107,7 +1135,7 @@ describe("fault server (real fetch over loopback)", () => {
         ? {
             status: 403,
             dateOffsetMs: offset,
-            body: xmlErr(
+            body: errorXml(
               "RequestTimeTooSkewed",
               "The difference between the request time and the current time is too large.",
             ),
@@ -1154,7 +1182,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
     sseCustomerKey: "S0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0VZS0U=",
     sseCustomerKeyMD5: "bWQ1bWQ1bWQ1bWQ1bWQ1bQ==",
   };
-  const permanentRedirect = xmlErr(
+  const permanentRedirect = errorXml(
     "PermanentRedirect",
     "The bucket you are attempting to access must be addressed using the specified endpoint.",
     "<Endpoint>bkt.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>bkt</Bucket>",
@@ -1162,13 +1190,16 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
   /** A fetch that answers every request with what `reply` makes of it. */
   const always = (reply: (url: string, init: RequestInit) => Response) => {
     const calls: { url: string; init: RequestInit }[] = [];
-    const f = (async (url: string, init: RequestInit) => (calls.push({ url, init }), reply(url, init))) as unknown;
-    return { f: f as typeof fetch, calls };
+    const fakeFetch = (async (url: string, init: RequestInit) => (
+      calls.push({ url, init }),
+      reply(url, init)
+    )) as unknown;
+    return { fetch: fakeFetch as typeof fetch, calls };
   };
 
   test("bucket names are checked before any request: S3's rules virtual-hosted, no URL-changing character path style", async () => {
     const s = stub();
-    const virtualHosted = mk(s.f, { forcePathStyle: false });
+    const virtualHosted = clientWith(s.fetch, { forcePathStyle: false });
     for (const bucket of [
       "127.0.0.1:18128/#",
       "evil.example/x",
@@ -1190,7 +1221,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       assert.equal(e.field, "bucket", bucket);
       assert.match(e.message, /virtual-hosted name is 3-63 of a-z 0-9 \. -/);
     }
-    const pathStyle = mk(s.f);
+    const pathStyle = clientWith(s.fetch);
     for (const bucket of [
       "a/b",
       "a?b",
@@ -1210,10 +1241,10 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
     }
     // On AWS a name that is no DNS label goes path style, so "127.0.0.1:18128/#" cannot become the host there either.
     await rejects(
-      new S3Client({ credentials: creds, fetch: s.f }).getObject({ bucket: "127.0.0.1:18128/#", key: "k" }),
+      new S3Client({ credentials: creds, fetch: s.fetch }).getObject({ bucket: "127.0.0.1:18128/#", key: "k" }),
       InputError,
     );
-    await rejects(mk(s.f).presignGetObject({ bucket: "a/b", key: "k", expiresIn: 60 }), InputError);
+    await rejects(clientWith(s.fetch).presignGetObject({ bucket: "a/b", key: "k", expiresIn: 60 }), InputError);
     assert.equal(s.calls.length, 0);
     // The looser names of legacy buckets and S3-compatible servers, where path style carries them.
     for (const bucket of ["My_Bucket", "ab", "a..b", "192.168.5.4", "x".repeat(255)])
@@ -1225,8 +1256,8 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
 
   test("fetch is told never to follow a redirect", async () => {
     const s = always(() => new Response("", { status: 200 }));
-    await mk(s.f).getObject({ bucket: "b", key: "k" });
-    await mk(s.f).putObject({ bucket: "b", key: "k", body: "x" });
+    await clientWith(s.fetch).getObject({ bucket: "b", key: "k" });
+    await clientWith(s.fetch).putObject({ bucket: "b", key: "k", body: "x" });
     assert.deepEqual(
       s.calls.map((call) => call.init.redirect),
       ["manual", "manual"],
@@ -1265,7 +1296,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       { status: 200, body: "x" },
       { status: 200, body: "y" },
     );
-    const c = new S3Client({ credentials: creds, fetch: s.f });
+    const c = new S3Client({ credentials: creds, fetch: s.fetch });
     await c.listObjectsV2({ bucket: "bkt" });
     assert.equal(s.calls[0].url, "https://bkt.s3.us-east-1.amazonaws.com/?list-type=2");
     assert.equal(s.calls[1].url, "https://bkt.s3.eu-west-1.amazonaws.com/?list-type=2");
@@ -1281,7 +1312,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
     const m = stub(
       {
         status: 400,
-        body: xmlErr(
+        body: errorXml(
           "AuthorizationHeaderMalformed",
           "the region 'us-east-1' is wrong",
           "<Region>eu-central-1</Region>",
@@ -1289,7 +1320,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       },
       { status: 200, body: "" },
     );
-    await mk(m.f).getObject({ bucket: "b", key: "k" });
+    await clientWith(m.fetch).getObject({ bucket: "b", key: "k" });
     assert.equal(m.calls[1].url, "http://127.0.0.1:9000/b/k");
     assert.match(m.calls[1].headers.authorization, /\/eu-central-1\/s3\/aws4_request/);
   });
@@ -1298,7 +1329,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
     const redirect = { status: 301, headers: { "x-amz-bucket-region": "eu-west-1" }, body: permanentRedirect };
     const s = stub(redirect, redirect, redirect);
     const e = await rejects(
-      new S3Client({ credentials: creds, fetch: s.f }).getObject({ bucket: "bkt", key: "k" }),
+      new S3Client({ credentials: creds, fetch: s.fetch }).getObject({ bucket: "bkt", key: "k" }),
       S3Error,
     );
     assert.equal(s.calls.length, 2);
@@ -1307,7 +1338,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
     assert.match(e.message, /The bucket is in region "eu-west-1"/);
     const own = stub({ status: 307, headers: { "x-amz-bucket-region": "us-east-1" } });
     const e2 = await rejects(
-      new S3Client({ credentials: creds, fetch: own.f }).headObject({ bucket: "bkt", key: "k" }),
+      new S3Client({ credentials: creds, fetch: own.fetch }).headObject({ bucket: "bkt", key: "k" }),
       S3Error,
     );
     assert.equal(own.calls.length, 1);
@@ -1316,7 +1347,10 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       /^HTTP307 \(HTTP 307\) on HEAD bucket "bkt" key "k": no response body\. The bucket is in region "us-east-1"\.$/,
     );
     const evil = stub({ status: 301, headers: { "x-amz-bucket-region": "evil.example/x" } });
-    await rejects(new S3Client({ credentials: creds, fetch: evil.f }).headObject({ bucket: "bkt", key: "k" }), S3Error);
+    await rejects(
+      new S3Client({ credentials: creds, fetch: evil.fetch }).headObject({ bucket: "bkt", key: "k" }),
+      S3Error,
+    );
     assert.equal(evil.calls.length, 1);
   });
 
@@ -1337,7 +1371,10 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
           { status: 404 },
         ),
     );
-    const e = await rejects(mk(endless.f, { timeoutMs: 2000 }).getObject({ bucket: "b", key: "k" }), S3Error);
+    const e = await rejects(
+      clientWith(endless.fetch, { timeoutMs: 2000 }).getObject({ bucket: "b", key: "k" }),
+      S3Error,
+    );
     assert.equal(e.code, "NoSuchKey");
     assert.match(e.message, /unexpected response body: <html>xxx/);
     assert.ok(pulled <= 65_536 + 2 * 16_384, `read ${pulled} bytes`);
@@ -1359,7 +1396,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
           { status: 200 },
         ),
     );
-    const e = await rejects(mk(endless.f, { timeoutMs: 5000 }).listObjectsV2({ bucket: "b" }), S3Error);
+    const e = await rejects(clientWith(endless.fetch, { timeoutMs: 5000 }).listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e.code, "ResponseTooLarge");
     assert.equal(e.status, 200);
     assert.match(e.message, /maxBodyBytes=8388608/);
@@ -1376,7 +1413,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       return new Response(
         init.method == "GET" && !key
           ? `<html>Proxy page for ${sent}</html>`
-          : xmlErr(
+          : errorXml(
               "AccessDenied",
               `token ${sent} key ${key} encoded ${encodeURIComponent(sent)} auth ${headers.authorization}`,
               `<Resource>/b/k?x-amz-security-token=${encodeURIComponent(sent)}</Resource>`,
@@ -1384,7 +1421,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
         { status: key ? 403 : 200, headers: { "x-amz-request-id": sent, "x-amz-id-2": key } },
       );
     });
-    const c = mk(echo.f, { credentials: { ...creds, sessionToken: token } });
+    const c = clientWith(echo.fetch, { credentials: { ...creds, sessionToken: token } });
     const e = await rejects(c.getObject({ bucket: "b", key: "k", ...ssec }), S3Error);
     const e2 = await rejects(c.listObjectsV2({ bucket: "b" }), S3Error);
     assert.equal(e2.code, "InvalidResponse");
@@ -1418,7 +1455,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       const keys: string[] = [];
       await assert.rejects(
         (async () => {
-          for await (const object of mk(endless.f).listAll({ bucket: "b" })) keys.push(object.key);
+          for await (const object of clientWith(endless.fetch).listAll({ bucket: "b" })) keys.push(object.key);
         })(),
         (e: S3Error) => e.code == "InvalidResponse" && /truncated page is empty, the 1000th in a row/.test(e.message),
       );
@@ -1428,7 +1465,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
       const someEmpty = always(() => {
         page++;
         const last = page == 60;
-        const inner = page == 1 || last ? obj("k" + page) : "";
+        const inner = page == 1 || last ? contentsXml("k" + page) : "";
         return new Response(
           listXml(
             inner,
@@ -1438,7 +1475,7 @@ describe("a server, a proxy or a bad input cannot steer the client (issue 13)", 
           ),
         );
       });
-      for await (const object of mk(someEmpty.f).listAll({ bucket: "b" })) keys.push(object.key);
+      for await (const object of clientWith(someEmpty.fetch).listAll({ bucket: "b" })) keys.push(object.key);
       assert.deepEqual(keys, ["k1", "k60"]);
     },
   );
