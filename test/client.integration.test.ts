@@ -130,7 +130,7 @@ describe("client on Ceph RGW", () => {
     assert.deepEqual(got, utf8Sort(KEYS));
   });
 
-  test('encodingType url on RGW: prefix "a%" (echoed unencoded) and keys with CR, LF, TAB and % come back exact', async () => {
+  test('encodingType url on RGW: prefix "a%" (echoed unencoded), keys with CR, LF, TAB, % exact', async () => {
     // RGW echoes Prefix, Delimiter and StartAfter unencoded even with EncodingType url, and XML
     // turns a raw CR into LF: only the encoded fields are decoded, so both come back exact.
     const b = uniqueBucket("enc");
@@ -352,7 +352,7 @@ describe("client on Ceph RGW", () => {
     assert.match(b.message, /case-sensitive/);
   });
 
-  test("session token (STS AssumeRole): header auth, provider form and presigned URLs; refused without the token", async (t) => {
+  test("session token (STS AssumeRole): header, provider and presigned; refused without the token", async (t) => {
     if (!srv.roleArn) return t.skip("no S3_TEST_ROLE_ARN: this S3 server has no role to assume via STS");
     const tmp = await assumeRole(srv, srv.roleArn);
     assert.notEqual(tmp.accessKeyId, srv.accessKeyId);
@@ -437,7 +437,9 @@ describe("client on Ceph RGW", () => {
 /** Temporary credentials from STS AssumeRole on the test server, signed with our own signer. */
 async function assumeRole(s: S3TestServer, roleArn: string): Promise<Credentials> {
   const url = s.endpoint + "/";
-  const body = `Action=AssumeRole&RoleArn=${encodeURIComponent(roleArn)}&RoleSessionName=s3edge-test&Version=2011-06-15&DurationSeconds=900`;
+  const body =
+    `Action=AssumeRole&RoleArn=${encodeURIComponent(roleArn)}` +
+    "&RoleSessionName=s3edge-test&Version=2011-06-15&DurationSeconds=900";
   const signer = new SigV4Signer({
     accessKeyId: s.accessKeyId,
     secretAccessKey: s.secretAccessKey,

@@ -13,24 +13,26 @@ after(() => srv?.stop());
 
 // The credentials go to curl on stdin (a --config file), never on the command line, so a failing
 // command's message or `ps` never shows the secret.
-function curl(path: string, opts: { secret?: string; method?: string; body?: string; signed?: boolean } = {}) {
+function curl(path: string, options: { secret?: string; method?: string; body?: string; signed?: boolean } = {}) {
   const args = ["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}", "--config", "-"];
-  if (opts.method) args.push("-X", opts.method);
-  if (opts.body !== undefined) args.push("--data-binary", opts.body, "-H", "Content-Type: text/plain");
-  const q = (s: string) => '"' + s.replace(/[\\"]/g, "\\$&") + '"';
-  const cfg =
-    opts.signed === false
+  if (options.method) args.push("-X", options.method);
+  if (options.body !== undefined) args.push("--data-binary", options.body, "-H", "Content-Type: text/plain");
+  const quote = (text: string) => '"' + text.replace(/[\\"]/g, "\\$&") + '"';
+  const user = `${srv.accessKeyId}:${options.secret ?? srv.secretAccessKey}`;
+  const config =
+    options.signed === false
       ? ""
-      : `aws-sigv4 = ${q(`aws:amz:${srv.region}:s3`)}\nuser = ${q(`${srv.accessKeyId}:${opts.secret ?? srv.secretAccessKey}`)}\n` +
+      : `aws-sigv4 = ${quote(`aws:amz:${srv.region}:s3`)}\nuser = ${quote(user)}\n` +
         // curl 7.88 hashes the payload but does not send the hash; S3 (RGW) then assumes UNSIGNED-PAYLOAD.
         `header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n`;
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const child = execFile("curl", [...args, srv.endpoint + path], { encoding: "utf8" }, (err, out, errOut) => {
-      if (err) return reject(new Error(`curl ${opts.method ?? "GET"} ${path} failed: ${errOut.trim() || err.code}`));
-      const i = out.lastIndexOf("\n");
-      resolve({ status: Number(out.slice(i + 1)), body: out.slice(0, i) });
+    const child = execFile("curl", [...args, srv.endpoint + path], { encoding: "utf8" }, (error, out, errorOut) => {
+      if (error)
+        return reject(new Error(`curl ${options.method ?? "GET"} ${path} failed: ${errorOut.trim() || error.code}`));
+      const statusAt = out.lastIndexOf("\n");
+      resolve({ status: Number(out.slice(statusAt + 1)), body: out.slice(0, statusAt) });
     });
-    child.stdin!.end(cfg);
+    child.stdin!.end(config);
   });
 }
 
@@ -41,31 +43,31 @@ test("RGW stores and lists objects, and verifies SigV4", async () => {
   // query exactly as given, so anything else gets a (correct) SignatureDoesNotMatch from RGW.
   const key = "dir/hello%20world%2B1.txt";
 
-  let r = await curl(`/${bucket}`, { method: "PUT" });
-  assert.equal(r.status, 200, r.body);
-  r = await curl(`/${bucket}/${key}`, { method: "PUT", body: "hi from s3-edge" });
-  assert.equal(r.status, 200, r.body);
+  let response = await curl(`/${bucket}`, { method: "PUT" });
+  assert.equal(response.status, 200, response.body);
+  response = await curl(`/${bucket}/${key}`, { method: "PUT", body: "hi from s3-edge" });
+  assert.equal(response.status, 200, response.body);
 
-  r = await curl(`/${bucket}/${key}`);
-  assert.equal(r.status, 200, r.body);
-  assert.equal(r.body, "hi from s3-edge");
+  response = await curl(`/${bucket}/${key}`);
+  assert.equal(response.status, 200, response.body);
+  assert.equal(response.body, "hi from s3-edge");
 
-  r = await curl(`/${bucket}?list-type=2&prefix=dir%2F`);
-  assert.equal(r.status, 200, r.body);
-  assert.match(r.body, /<Key>dir\/hello world\+1\.txt<\/Key>/);
-  assert.match(r.body, /<KeyCount>1<\/KeyCount>/);
+  response = await curl(`/${bucket}?list-type=2&prefix=dir%2F`);
+  assert.equal(response.status, 200, response.body);
+  assert.match(response.body, /<Key>dir\/hello world\+1\.txt<\/Key>/);
+  assert.match(response.body, /<KeyCount>1<\/KeyCount>/);
 
-  r = await curl(`/${bucket}/${key}`, { secret: srv.secretAccessKey + "x" });
-  assert.equal(r.status, 403);
-  assert.match(r.body, /<Code>SignatureDoesNotMatch<\/Code>/);
+  response = await curl(`/${bucket}/${key}`, { secret: srv.secretAccessKey + "x" });
+  assert.equal(response.status, 403);
+  assert.match(response.body, /<Code>SignatureDoesNotMatch<\/Code>/);
 
-  r = await curl(`/${bucket}/${key}`, { signed: false });
-  assert.equal(r.status, 403);
-  assert.match(r.body, /<Code>AccessDenied<\/Code>/);
+  response = await curl(`/${bucket}/${key}`, { signed: false });
+  assert.equal(response.status, 403);
+  assert.match(response.body, /<Code>AccessDenied<\/Code>/);
 
-  r = await curl(`/${bucket}/no-such-key`);
-  assert.equal(r.status, 404);
-  assert.match(r.body, /<Code>NoSuchKey<\/Code>/);
+  response = await curl(`/${bucket}/no-such-key`);
+  assert.equal(response.status, 404);
+  assert.match(response.body, /<Code>NoSuchKey<\/Code>/);
 });
 
 test("uniqueBucket makes distinct DNS-valid names from any prefix", () => {
