@@ -104,7 +104,7 @@ const slowDown = {
 };
 
 describe("watch: what buckets contain", () => {
-  test("keys the file system cannot store are reported as skipped; the watcher goes on and saves its state", async () => {
+  test("keys the file system cannot store are skipped with the reason; the watcher goes on and saves", async () => {
     const long250 = "n".repeat(246) + ".txt"; // 250 bytes: fits NAME_MAX only with a short temp name
     const long300 = "l".repeat(300);
     await put(`fs/${long250}`, "long name");
@@ -164,7 +164,7 @@ describe("watch: what buckets contain", () => {
     assert.equal(events.find((event) => event.key === "fs/z-last.txt").skipped, undefined);
   });
 
-  test("keys that would share a local file (in//x, in/./y, in/z/.) are refused; the plain keys keep their content", async () => {
+  test("keys sharing a local file (in//x, in/./y, in/z/.) are refused; the plain keys keep their content", async () => {
     for (const key of ["amb/in/x", "amb/in/y", "amb/in/z"]) await putRaw(server, bucket, key, `plain ${key}`);
     for (const key of ["amb/in//x", "amb/in/./y", "amb/in/z/."]) await putRaw(server, bucket, key, `other ${key}`);
     await settle();
@@ -211,7 +211,7 @@ describe("watch: what buckets contain", () => {
 });
 
 describe("watch: failures, interruptions, restarts", () => {
-  test("a download that fails with 503 SlowDown after the client's retries is retried at the next interval", async () => {
+  test("a download failing with 503 SlowDown after the client's retries is retried at the next interval", async () => {
     await put("slow/a.txt", "a");
     await put("slow/b.txt", "b");
     await settle();
@@ -313,7 +313,7 @@ describe("watch: failures, interruptions, restarts", () => {
     );
   });
 
-  test("a second watcher on one state file exits with code 5; a lock left by a killed watcher is taken over", async () => {
+  test("a second watcher on one state file exits 5; a lock left by a killed watcher is taken over", async () => {
     const state = join(work, "lock/state.json");
     const first = spawnCli(
       ["watch", `s3://${bucket}/w/`, "--interval", "0.2", "--state", state],
@@ -386,7 +386,7 @@ describe("watch: the download directory", () => {
 });
 
 describe("watch: --filter, --incremental, --max-requests", () => {
-  test("--filter GLOB reports only matching keys; --incremental and --max-requests N find every file once", async () => {
+  test("--filter GLOB reports only matching keys; --incremental and --max-requests N find all once", async () => {
     for (const name of ["a.csv", "b.txt", "deep/c.csv", "deep/d.json", "e.csv.gz"]) await put(`flt/${name}`, name);
     await settle();
     const base = ["watch", `s3://${bucket}/flt/`, "--once", "--include-subfolders", ...SINCE, "--json"];
@@ -424,7 +424,7 @@ describe("watch: --filter, --incremental, --max-requests", () => {
 });
 
 describe("watch --sqs", () => {
-  test("notifications from an SQS queue (fauxqs) are downloaded once each, acknowledged, and remembered across restarts", async () => {
+  test("SQS notifications (fauxqs) are downloaded once each, acked, and remembered across restarts", async () => {
     // fauxqs checks no signatures: this proves the wiring (same output, download, state), not signing.
     const { buildApp } = await import("fauxqs");
     const queues = buildApp({ logger: false, host: "localhost" });

@@ -67,7 +67,7 @@ describe("ls / get / presign", () => {
       rec.out
         .trimEnd()
         .split("\n")
-        .map((l) => l.split(/\s+/).slice(2)),
+        .map((line) => line.split(/\s+/).slice(2)),
       [
         ["5", "dir/a.txt"],
         [String(big.length), "dir/sub/b.bin"],
@@ -78,8 +78,8 @@ describe("ls / get / presign", () => {
       js.out
         .trimEnd()
         .split("\n")
-        .map((l) => JSON.parse(l))
-        .map((o) => o.prefix ?? `${o.key} ${o.size} ${o.etag}`),
+        .map((line) => JSON.parse(line))
+        .map((entry) => entry.prefix ?? `${entry.key} ${entry.size} ${entry.etag}`),
       ["dir/sub/", "dir/a.txt 5 5d41402abc4b2a76b9719d911017c592"],
     );
     // Wrong case: nothing there, and the hint says why.
@@ -90,25 +90,25 @@ describe("ls / get / presign", () => {
 
   test("get to a file (atomically, no temp left), into a directory, and to stdout", async () => {
     const dir = join(work, "get");
-    const [f, d, o] = await Promise.all([
+    const [toFile, intoDir, toStdout] = await Promise.all([
       cli(["get", `s3://${bucket}/dir/sub/b.bin`, join(dir, "x/copy.bin")]),
       cli(["get", `s3://${bucket}/dir/a.txt`, dir + "/"]),
       cli(["get", `s3://${bucket}/dir/sub/b.bin`, "-"]),
     ]);
-    assert.equal(f.code, 0, f.stderr);
+    assert.equal(toFile.code, 0, toFile.stderr);
     assert.deepEqual(readFileSync(join(dir, "x/copy.bin")), big);
     assert.deepEqual(readdirSync(join(dir, "x")), ["copy.bin"]);
-    assert.equal(d.code, 0, d.stderr);
+    assert.equal(intoDir.code, 0, intoDir.stderr);
     assert.equal(readFileSync(join(dir, "a.txt"), "utf8"), "hello");
-    assert.equal(o.code, 0, o.stderr);
-    assert.deepEqual(o.stdout, big);
-    assert.equal(o.stderr, "", "stdout mode: nothing on stderr when it is not a terminal");
+    assert.equal(toStdout.code, 0, toStdout.stderr);
+    assert.deepEqual(toStdout.stdout, big);
+    assert.equal(toStdout.stderr, "", "stdout mode: nothing on stderr when it is not a terminal");
   });
 
   test("presign prints a URL that plain fetch can GET", async () => {
-    const r = await cli(["presign", `s3://${bucket}/dir/sub/b.bin`, "--expires", "120"]);
-    assert.equal(r.code, 0, r.stderr);
-    const url = r.out.trim();
+    const presigned = await cli(["presign", `s3://${bucket}/dir/sub/b.bin`, "--expires", "120"]);
+    assert.equal(presigned.code, 0, presigned.stderr);
+    const url = presigned.out.trim();
     assert.match(url, /X-Amz-Expires=120&/);
     const res = await fetch(url);
     assert.equal(res.status, 200);
@@ -120,9 +120,9 @@ describe("exit codes and messages", () => {
   test("2 usage, 3 credentials, 4 not found, 1 network; messages say what to fix", async () => {
     // A port nothing listens on (fetch refuses "bad ports" such as 1 before connecting).
     const closed = await new Promise<number>((ok) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => ok(port));
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => ok(port));
       });
     });
     const wrong = { ...creds(), AWS_SECRET_ACCESS_KEY: "wrong-secret-" + randomBytes(8).toString("hex") };
@@ -139,12 +139,16 @@ describe("exit codes and messages", () => {
       cli(["ls", `s3://${bucket}`, "--endpoint", `http://127.0.0.1:${closed}`]), // 9
       cli(["ls", `s3://${bucket}`, "--endpoint", "ftp://x"]), // 10
     ]);
-    const codes = runs.map((r) => r.code);
-    assert.deepEqual(codes, [2, 2, 2, 2, 2, 3, 3, 4, 4, 1, 2], runs.map((r, i) => `${i}: ${r.stderr}`).join("\n"));
-    for (const r of runs) {
-      assert.match(r.stderr, /^s3-edge: /);
-      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack traces");
-      assert.equal(r.out, "");
+    const codes = runs.map((run) => run.code);
+    assert.deepEqual(
+      codes,
+      [2, 2, 2, 2, 2, 3, 3, 4, 4, 1, 2],
+      runs.map((run, index) => `${index}: ${run.stderr}`).join("\n"),
+    );
+    for (const run of runs) {
+      assert.match(run.stderr, /^s3-edge: /);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack traces");
+      assert.equal(run.out, "");
     }
     assert.match(runs[0].stderr, /expected s3:\/\/bucket/);
     assert.match(runs[5].stderr, /set AWS_ACCESS_KEY_ID/);
@@ -157,20 +161,20 @@ describe("exit codes and messages", () => {
   });
 
   test("--help documents the exit codes", async () => {
-    const r = await cli(["--help"], {});
-    assert.equal(r.code, 0);
-    for (const c of ["0  ok", "2  usage", "3  credentials", "4  not found", "130 interrupted"])
-      assert.ok(r.out.includes(c), c);
+    const help = await cli(["--help"], {});
+    assert.equal(help.code, 0);
+    for (const code of ["0  ok", "2  usage", "3  credentials", "4  not found", "5  watch", "130 interrupted"])
+      assert.ok(help.out.includes(code), code);
   });
 });
 
 describe("watch", () => {
-  const ev = (r: Run) =>
-    r.out
+  const eventsOf = (run: Run) =>
+    run.out
       .trimEnd()
       .split("\n")
       .filter(Boolean)
-      .map((l) => JSON.parse(l));
+      .map((line) => JSON.parse(line));
 
   test("--once with --state is restart-safe: the second run reports only files uploaded since", async () => {
     const state = join(work, "w/state.json"),
@@ -196,8 +200,8 @@ describe("watch", () => {
     const r1 = await cli(args);
     assert.equal(r1.code, 0, r1.stderr);
     assert.deepEqual(
-      ev(r1)
-        .map((e) => e.key)
+      eventsOf(r1)
+        .map((event) => event.key)
         .sort(),
       ["w/1.txt", "w/2.bin"],
     );
@@ -208,11 +212,11 @@ describe("watch", () => {
     await settle();
     const r2 = await cli(args);
     assert.equal(r2.code, 0, r2.stderr);
-    const e2 = ev(r2);
-    assert.deepEqual(e2.map((e) => e.key).sort(), ["w/4.txt", "w/5.txt", "w/6.txt"]);
-    for (const e of e2) {
-      assert.equal(e.event, "new");
-      assert.equal(readFileSync(e.path, "utf8"), e.key.slice(2, 3));
+    const e2 = eventsOf(r2);
+    assert.deepEqual(e2.map((event) => event.key).sort(), ["w/4.txt", "w/5.txt", "w/6.txt"]);
+    for (const event of e2) {
+      assert.equal(event.event, "new");
+      assert.equal(readFileSync(event.path, "utf8"), event.key.slice(2, 3));
     }
     const r3 = await cli(args);
     assert.equal(r3.code, 0, r3.stderr);
@@ -232,7 +236,7 @@ describe("watch", () => {
     await putRaw(srv, bucket, "s/../../escape.txt", "evil");
     await settle();
     const dl = join(work, "s/files");
-    const r = await cli([
+    const run = await cli([
       "watch",
       `s3://${bucket}/s/`,
       "--once",
@@ -242,26 +246,27 @@ describe("watch", () => {
       "--download-to",
       dl,
     ]);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(run.code, 0, run.stderr);
     assert.equal(readFileSync(join(dl, "x/y/deep.txt"), "utf8"), "deep");
-    const lines = r.out.trimEnd().split("\n");
-    assert.equal(lines.length, 2, r.out);
-    assert.match(r.out, /s\/\.\.\/\.\.\/escape\.txt .*SKIPPED: key would escape/);
-    assert.match(r.stderr, /skipped s3:\/\/.*escape\.txt/);
+    const lines = run.out.trimEnd().split("\n");
+    assert.equal(lines.length, 2, run.out);
+    assert.match(run.out, /s\/\.\.\/\.\.\/escape\.txt .*SKIPPED: key would escape/);
+    assert.match(run.stderr, /skipped s3:\/\/.*escape\.txt/);
     assert.ok(!existsSync(join(work, "escape.txt")) && !existsSync(join(work, "s/escape.txt")));
   });
 
   test("Ctrl-C stops a running watch cleanly with exit 130 and the state saved", async () => {
     const state = join(work, "int/state.json");
-    const p = spawnCli(["watch", `s3://${bucket}/w/`, "--interval", "0.2", "--state", state], cleanEnv(creds()));
-    const done = finish(p, [srv.secretAccessKey]);
-    await stderrMatches(p, /watching/);
+    const watcher = spawnCli(["watch", `s3://${bucket}/w/`, "--interval", "0.2", "--state", state], cleanEnv(creds()));
+    const done = finish(watcher, [srv.secretAccessKey]);
+    await stderrMatches(watcher, /watching/);
     // The first poll saves the starting point; give it a moment, then interrupt.
-    for (let i = 0; i < 50 && !existsSync(state); i++) await new Promise((r) => setTimeout(r, 100));
-    p.kill("SIGINT");
-    const r = await done;
-    assert.equal(r.code, 130, r.stderr);
-    assert.match(r.stderr, /interrupted; state saved/);
+    for (let tries = 0; tries < 50 && !existsSync(state); tries++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    watcher.kill("SIGINT");
+    const run = await done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /interrupted; state saved/);
     assert.equal(JSON.parse(readFileSync(state, "utf8")).source, `${bucket}/w/`);
   });
 });
@@ -270,12 +275,12 @@ test(
   "npm run demo: embedded s3rver, uploads while watching, every download verified, exit 0",
   { timeout: 30_000 },
   async () => {
-    const r = await cli([], {}, "scripts/demo.ts");
-    assert.equal(r.code, 0, r.out + r.stderr);
-    assert.match(r.out, /s3rver verifies no signatures/);
-    assert.match(r.out, /✓ 5 events for 5 uploads/);
-    assert.equal((r.out.match(/= uploaded ✓/g) ?? []).length, 5);
-    assert.doesNotMatch(r.out, /✗/);
-    assert.doesNotMatch(r.out, /^event .*nested\.txt/m, "subfolder not watched by default");
+    const demo = await cli([], {}, "scripts/demo.ts");
+    assert.equal(demo.code, 0, demo.out + demo.stderr);
+    assert.match(demo.out, /s3rver verifies no signatures/);
+    assert.match(demo.out, /✓ 5 events for 5 uploads/);
+    assert.equal((demo.out.match(/= uploaded ✓/g) ?? []).length, 5);
+    assert.doesNotMatch(demo.out, /✗/);
+    assert.doesNotMatch(demo.out, /^event .*nested\.txt/m, "subfolder not watched by default");
   },
 );

@@ -138,7 +138,8 @@ export async function watchCommand(
       if (options.json) output(JSON.stringify({ event: kind, ...event, ...outcome }));
       else
         output(
-          `${kind.padEnd(7)} ${when} ${padStart(event.size ?? "-", 12)} ${escapeControl(event.key)} ${escapeControl(event.etag)}` +
+          `${kind.padEnd(7)} ${when} ${padStart(event.size ?? "-", 12)} ` +
+            `${escapeControl(event.key)} ${escapeControl(event.etag)}` +
             (outcome.path ? " -> " + escapeControl(outcome.path) : "") +
             (outcome.skipped ? "  SKIPPED: " + escapeControl(outcome.skipped) : ""),
         );
@@ -176,7 +177,8 @@ export async function watchCommand(
       if (wroteState)
         return `interrupted; state saved in ${stateFile} (a restart goes on after the last file reported)`;
       if (stateExisted) return `interrupted; state in ${stateFile} unchanged (nothing was handled)`;
-      return `interrupted before any state was saved (a restart starts again from ${since ? "--since" : "its own first poll"})`;
+      const restartFrom = since ? "--since" : "its own first poll";
+      return `interrupted before any state was saved (a restart starts again from ${restartFrom})`;
     };
 
     const pollLoop = async () => {
