@@ -14,9 +14,11 @@
 // - incremental: first the keys after `highWater` (ascending producers write only there), then,
 //   every fullListingEvery polls, a full listing of the keys up to highWater for out-of-order ones.
 // A segment's position only moves past keys that are handled: emitted, or never to be emitted
-// (filtered out, placeholders, older than the floor, seen). And the floor only moves when a poll
-// finished every listing (hasMore false): a floor raised by events on page 1 would otherwise hide
-// an older object on page 7 that was simply not listed yet.
+// (filtered out, placeholders, older than the floor, seen). A full listing also passes files
+// younger than minAgeMs (they must not hold it up): the floor then waits for the oldest of them
+// (`waiting`) until the next full listing. And the floor only moves when a poll finished every
+// listing (hasMore false): a floor raised by events on page 1 would otherwise hide an older object
+// on page 7 that was simply not listed yet.
 //
 // maxRequestsPerPoll counts listObjectsV2 calls. The client's own retries of one call (up to its
 // maxAttempts, after 5xx, 429 or a broken connection) are part of that call and not counted, so a
