@@ -278,18 +278,23 @@ describe("downloadFile", () => {
 });
 
 describe("downloadFile: low-speed limit and what servers send back", () => {
-  test("a body that trickles (under minBytesPerSecond for idleTimeoutMs) is resumed, then fails as Stalled", async () => {
-    srv.put("slow.bin", randomData(64 * 1024, 30));
-    srv.faults.trickle = { bytes: 4, everyMs: 20 }; // 200 B/s: never idle, far under 1 KiB/s
-    const t0 = Date.now();
-    const d = await downloadFile(client, { bucket: "b", key: "slow.bin", idleTimeoutMs: 300, maxResumes: 2 });
-    await assert.rejects(
-      readAll(d.body),
-      (e: any) => isDownloadError("Stalled")(e) && e.received > 0 && e.received < 64 * 1024,
-    );
-    assert.equal(gets().length, 3, "two resumes, then the typed error");
-    assert.ok(Date.now() - t0 < 5000, `gave up in ${Date.now() - t0} ms`);
-  });
+  // (Without the low-speed limit this body would take 5 minutes: the timeout makes that a failure.)
+  test(
+    "a body that trickles (under minBytesPerSecond for idleTimeoutMs) is resumed, then fails as Stalled",
+    { timeout: 20_000 },
+    async () => {
+      srv.put("slow.bin", randomData(64 * 1024, 30));
+      srv.faults.trickle = { bytes: 4, everyMs: 20 }; // 200 B/s: never idle, far under 1 KiB/s
+      const t0 = Date.now();
+      const d = await downloadFile(client, { bucket: "b", key: "slow.bin", idleTimeoutMs: 300, maxResumes: 2 });
+      await assert.rejects(
+        readAll(d.body),
+        (e: any) => isDownloadError("Stalled")(e) && e.received > 0 && e.received < 64 * 1024,
+      );
+      assert.equal(gets().length, 3, "two resumes, then the typed error");
+      assert.ok(Date.now() - t0 < 5000, `gave up in ${Date.now() - t0} ms`);
+    },
+  );
 
   test("a trickling first connection is dropped and the resume completes byte-exactly", async () => {
     const data = randomData(200_000, 31);
@@ -562,7 +567,7 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
   test("cancel of the body stops every range", async () => {
     srv.put("pc.bin", randomData(16 * MiB, 48));
     srv.faults.trickle = { bytes: 16 * 1024, everyMs: 5 };
-    const d = await parallel("pc.bin");
+    const d = await parallel("pc.bin", { partSize: 4 * MiB });
     const reader = d.body.getReader();
     await reader.read();
     await reader.cancel();
@@ -588,9 +593,10 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
           .sort(),
         ["1", "2", "3"],
       );
-      // One wrong part checksum: that part fails.
-      composite.parts[1].checksums[algorithm] = composite.parts[0].checksums[algorithm];
-      srv.put("mp.bin", data, composite);
+      // Part 2's bytes differ from what its checksum (and a consistent composite) says: that part fails.
+      const other = data.slice();
+      other[MiB + 600] ^= 1;
+      srv.put("mp.bin", data, compositeChecksums(other, sizes, algorithm));
       await assert.rejects(readAll((await parallel("mp.bin")).body), isDownloadError("ChecksumMismatch"));
       // Without concurrency, no part boundaries: reported, not silently passed.
       const sequential = await downloadFile(client, { bucket: "b", key: "mp.bin" });
