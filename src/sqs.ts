@@ -12,6 +12,10 @@ import { sleep } from "./abort.ts";
 import { parseS3Notification, type RemovedObject } from "./events.ts";
 import type { FileEvent } from "./trigger.ts";
 
+// ReceiveMessage: up to 10 messages of up to 1 MiB each (SQS's limit since 2025), JSON-escaped in
+// the response (a quote or control character grows to 2-6 bytes): over the client's 8 MiB cap.
+const RECEIVE_BODY_LIMIT = 64 * 1024 * 1024;
+
 export interface SqsS3EventsOptions {
   /** The queue's URL, as SQS gives it: https://sqs.<region>.amazonaws.com/<account>/<name> */
   queueUrl: string;
@@ -165,6 +169,7 @@ async function* consume(
       retryBaseMs: options.retryBaseMs,
       // A long poll legitimately holds the response for up to waitTimeSeconds.
       timeoutMs: timeoutMs + waitMs,
+      maxBodyBytes: RECEIVE_BODY_LIMIT,
       toError: (failed, errorBody) => sqsError(action, failed.status, errorBody, failed.headers),
     });
     let parsed: unknown;
