@@ -14,23 +14,23 @@ const WRITE_BATCH = 256 * 1024;
  */
 export async function downloadToFile(
   client: Pick<S3Client, "getObject">,
-  o: DownloadOptions & { path: string },
+  options: DownloadOptions & { path: string },
 ): Promise<Omit<Download, "body"> & { path: string }> {
-  const opened = await openDownload(client, o);
+  const opened = await openDownload(client, options);
   if (opened.parallel) {
     const { context, first } = opened;
     let verification: Pick<Download, "verified" | "unverifiedReason"> = {};
     try {
-      await writeFileAtomic(o.path, async (fh) => {
+      await writeFileAtomic(options.path, async (file) => {
         verification = await downloadPartsTo(opened, async (chunk, offset) => {
           // A short positional write (rare: a full disk reports ENOSPC instead) writes the rest.
           for (let done = 0; done < chunk.length;)
-            done += (await fh.write(chunk, done, chunk.length - done, offset + done)).bytesWritten;
+            done += (await file.write(chunk, done, chunk.length - done, offset + done)).bytesWritten;
         });
       });
-    } catch (e) {
-      await first.body.cancel(e).catch(() => {}); // releases the first connection if it was never read
-      throw e;
+    } catch (error) {
+      await first.body.cancel(error).catch(() => {}); // releases the first connection if it was never read
+      throw error;
     }
     const { etag, objectSize: size } = context;
     return {
@@ -39,35 +39,35 @@ export async function downloadToFile(
       contentType: first.contentType,
       lastModified: first.lastModified,
       ...verification,
-      path: o.path,
+      path: options.path,
     };
   }
-  const { body, ...d } = downloadSequential(opened);
+  const { body, ...download } = downloadSequential(opened);
   try {
     // Chunks are gathered up to WRITE_BATCH bytes and written together (one writev) before more
     // are pulled: backpressure end to end, the network is read only as fast as the disk writes,
     // with few system calls for small chunks. (pipeline into fh.createWriteStream({autoClose:false})
     // never settles on Node 20: it waits for a 'close' that never comes.)
-    await writeFileAtomic(o.path, async (fh) => {
+    await writeFileAtomic(options.path, async (file) => {
       const batch: Uint8Array[] = [];
-      let size = 0;
+      let batchBytes = 0;
       const flush = async () => {
-        for (let w; batch.length;) {
-          w = (await fh.writev(batch)).bytesWritten;
-          while (batch.length && w >= batch[0].length) w -= batch.shift()!.length;
-          if (w) batch[0] = batch[0].subarray(w); // a short write: the rest again
+        while (batch.length) {
+          let written = (await file.writev(batch)).bytesWritten;
+          while (batch.length && written >= batch[0].length) written -= batch.shift()!.length;
+          if (written) batch[0] = batch[0].subarray(written); // a short write: the rest again
         }
-        size = 0;
+        batchBytes = 0;
       };
-      for await (const c of body as unknown as AsyncIterable<Uint8Array>) {
-        batch.push(c);
-        if ((size += c.length) >= WRITE_BATCH) await flush();
+      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+        batch.push(chunk);
+        if ((batchBytes += chunk.length) >= WRITE_BATCH) await flush();
       }
       await flush();
     });
-  } catch (e) {
-    await body.cancel(e).catch(() => {}); // releases the connection if the body was never read
-    throw e;
+  } catch (error) {
+    await body.cancel(error).catch(() => {}); // releases the connection if the body was never read
+    throw error;
   }
-  return { ...d, path: o.path };
+  return { ...download, path: options.path };
 }
