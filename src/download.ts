@@ -94,7 +94,7 @@ export async function openDownload(
   // A multipart COMPOSITE checksum is checkable only part by part: with concurrency > 1 such an
   // object is fetched by its parts even when it is smaller than partSize.
   const compositeParts = chooseChecksum(first).parts ?? 0;
-  const parallel = concurrency > 1 && !options.range && (first.size > partSize || compositeParts > 1);
+  const parallel = concurrency > 1 && !options.range && (first.size > partSize || compositeParts > 0);
   return { context, first, parallel: parallel ? { concurrency, partSize } : undefined };
 }
 

@@ -606,6 +606,15 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     }
   });
 
+  test("a small object with a one-part COMPOSITE checksum is still verified with concurrency > 1 (one partNumber GET more)", async () => {
+    const data = randomData(100_000, 52);
+    srv.put("mp1.bin", data, compositeChecksums(data, [100_000], "crc32c"));
+    const d = await parallel("mp1.bin");
+    assert.equal(d.verified, "crc32c per part");
+    same(await readAll(d.body), data);
+    assert.equal(gets("mp1.bin").length, 2);
+  });
+
   test("a COMPOSITE checksum whose part list does not match the composite value: ChecksumMismatch", async () => {
     const data = randomData(2 * MiB, 50);
     const composite = compositeChecksums(data, [MiB, MiB], "crc32");
