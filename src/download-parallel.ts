@@ -213,14 +213,13 @@ export function downloadParallel(opened: OpenedDownload): Download {
   const { parts, algorithm } = planned;
   let head = 0;
   let sequentialState = planned.mode === "sequential" ? algorithm!.init() : undefined;
-  // One wake-up for every change (a chunk queued, one delivered, a part done, a failure): the
-  // consumer and the held workers re-check their condition. At most concurrency + 1 waiters.
-  let wake!: () => void;
-  let changed = new Promise<void>((resolve) => (wake = resolve));
-  const notify = () => {
-    wake();
-    changed = new Promise<void>((resolve) => (wake = resolve));
-  };
+  // Who waits for what: the consumer for bytes (or a part done), a held writer for room in its
+  // ring, a worker for the head to move. Each waits on its own signal, so a 16 KiB chunk wakes the
+  // consumer only, not every worker; a failure wakes everyone.
+  const received = newSignal(),
+    drained = newSignal(),
+    headMoved = newSignal();
+  const notifyAll = () => (received.notify(), drained.notify(), headMoved.notify());
   // Received bytes are copied into a ring per part (at most `concurrency` rings of partSize, reused)
   // and handed out as fresh copies of DELIVERY_CHUNK bytes: the bytes held never exceed concurrency
   // × partSize, whatever the object's part sizes (a COMPOSITE object's own parts can be 5 GiB), and
@@ -230,14 +229,14 @@ export function downloadParallel(opened: OpenedDownload): Download {
   const spareRings: Uint8Array[] = [];
   const run = runParts(opened, planned, {
     async mayStart(index) {
-      while (index >= head + concurrency && !run.failed()) await changed;
+      while (index >= head + concurrency && !run.failed()) await headMoved.wait;
     },
     async write(part, chunk) {
       const ring = (part.ring ??= spareRings.pop() ?? new Uint8Array(partSize));
       for (let at = 0; at < chunk.length;) {
         // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) waits for
         // room until it becomes the head and the consumer drains it.
-        while (part.written - part.delivered === partSize && !run.failed()) await changed;
+        while (part.written - part.delivered === partSize && !run.failed()) await drained.wait;
         if (run.failed()) return;
         const offset = part.written % partSize;
         const room = Math.min(partSize - (part.written - part.delivered), partSize - offset);
@@ -245,12 +244,12 @@ export function downloadParallel(opened: OpenedDownload): Download {
         ring.set(piece, offset);
         part.written += piece.length;
         at += piece.length;
-        notify();
+        received.notify();
       }
     },
-    partDone: notify,
+    partDone: received.notify,
   });
-  run.finished.then(notify, notify);
+  run.finished.then(notifyAll, notifyAll);
 
   const body = new ReadableStream<Uint8Array>(
     {
@@ -270,22 +269,22 @@ export function downloadParallel(opened: OpenedDownload): Download {
             const chunk = part.ring!.slice(offset, offset + length);
             part.delivered += length;
             if (sequentialState) sequentialState = algorithm!.update(sequentialState, chunk);
-            notify();
+            drained.notify();
             return controller.enqueue(chunk);
           }
           if (part.done) {
             if (part.ring) spareRings.push(part.ring);
             part.ring = undefined;
             head++;
-            notify();
+            headMoved.notify();
             continue;
           }
-          await changed;
+          await received.wait;
         }
       },
       cancel(reason) {
         run.fail(reason);
-        notify();
+        notifyAll();
       },
     },
     { highWaterMark: 0 },
@@ -299,6 +298,19 @@ export function downloadParallel(opened: OpenedDownload): Download {
     lastModified: first.lastModified,
     ...verifiedAs(planned),
   };
+}
+
+/** A wake-up for waiters of one condition: `await signal.wait`, then re-check; notify() wakes them all. */
+function newSignal() {
+  let wake!: () => void;
+  const signal = {
+    wait: new Promise<void>((resolve) => (wake = resolve)),
+    notify: () => {
+      wake();
+      signal.wait = new Promise<void>((resolve) => (wake = resolve));
+    },
+  };
+  return signal;
 }
 
 const verifiedAs = ({ algorithm, mode, unverifiedReason }: Plan) => ({

@@ -296,15 +296,19 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
     },
   );
 
-  test("a trickling first connection is dropped and the resume completes byte-exactly", async () => {
-    const data = randomData(200_000, 31);
-    srv.put("slow2.bin", data);
-    srv.faults.trickle = { bytes: 16, everyMs: 10 };
-    srv.faults.onGet = (n) => n === 2 && (srv.faults.trickle = undefined);
-    const d = await downloadFile(client, { bucket: "b", key: "slow2.bin", idleTimeoutMs: 250 });
-    same(await readAll(d.body), data);
-    assert.equal(gets().length, 2);
-  });
+  test(
+    "a trickling first connection is dropped and the resume completes byte-exactly",
+    { timeout: 20_000 },
+    async () => {
+      const data = randomData(200_000, 31);
+      srv.put("slow2.bin", data);
+      srv.faults.trickle = { bytes: 4, everyMs: 20 }; // 200 B/s, under the default 1 KiB/s
+      srv.faults.onGet = (n) => n === 2 && (srv.faults.trickle = undefined);
+      const d = await downloadFile(client, { bucket: "b", key: "slow2.bin", idleTimeoutMs: 250 });
+      same(await readAll(d.body), data);
+      assert.equal(gets().length, 2);
+    },
+  );
 
   test("minBytesPerSecond: a slow consumer is not taken for a slow server", async () => {
     const data = randomData(2 * MiB, 32);
