@@ -10,17 +10,12 @@ import { DownloadError, S3Error } from "../src/errors.ts";
 import { downloadToFile } from "../src/node/index.ts";
 import { randomData } from "./support/rangeserver.ts";
 import { s3TestServer, uniqueBucket } from "./support/s3server.ts";
+import { readAll } from "./support/util.ts";
 
 const MiB = 1 << 20;
 let c: S3Client, bucket: string, dir: string;
 const big = randomData(8 * MiB + 17, 101);
 let etag: string;
-
-const readAll = async (s: ReadableStream<Uint8Array>) => {
-  const parts: Uint8Array[] = [];
-  for await (const x of s as any as AsyncIterable<Uint8Array>) parts.push(x);
-  return Buffer.concat(parts);
-};
 
 before(async () => {
   const srv = await s3TestServer();

@@ -11,6 +11,7 @@ import { downloadFile } from "../src/download.ts";
 import { DownloadError, NetworkError, S3Error } from "../src/errors.ts";
 import { downloadToFile } from "../src/node/index.ts";
 import { compositeChecksums, randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
+import { readAll } from "./support/util.ts";
 
 const MiB = 1 << 20;
 let srv: RangeServer;
@@ -34,11 +35,6 @@ beforeEach(() => {
   srv.peakActiveGets = 0;
 });
 
-async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of s as any as AsyncIterable<Uint8Array>) parts.push(c);
-  return new Uint8Array(Buffer.concat(parts));
-}
 const same = (a: Uint8Array, b: Uint8Array) =>
   assert.ok(Buffer.from(a).equals(Buffer.from(b)), `bytes differ (${a.length} vs ${b.length})`);
 const gets = (key?: string) => srv.requests.filter((r) => r.method === "GET" && (!key || r.key === key));
