@@ -264,7 +264,6 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     let requests = 0,
       serverNow = 0;
     const candidates = new Map<string, Candidate>();
-    const youngFirst = new Map<Segment, number>();
 
     const consider = (object: S3Object, segment: Segment, index: number) => {
       const { key, lastModified, etag, size } = object;
@@ -290,8 +289,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       // full listing goes on (a young file must not hold it up for minAgeMs), and the floor waits
       // for the file until the next full listing finds it.
       if (time > serverNow - minAgeMs) {
-        if (segment != full && !youngFirst.has(segment)) youngFirst.set(segment, index);
-        if (segment == full && !(state.waiting! <= toPosition(time))) state.waiting = toPosition(time);
+        if (segment != full) segment.firstPending = Math.min(segment.firstPending, index);
+        else if (!(state.waiting! <= toPosition(time))) state.waiting = toPosition(time);
         return;
       }
       candidates.set(key, { object, position, digest, segment, index });
@@ -355,10 +354,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
 
     // ---- emit the oldest candidates
     const sorted = [...candidates.values()].sort((a, b) => (a.position < b.position ? -1 : 1));
+    const emitted = sorted.slice(0, batchSize);
     const events: FileEvent[] = [];
     const emittedKeys = keysOf(state);
     let outOfOrder = 0;
-    for (const { object, digest } of sorted.slice(0, batchSize)) {
+    for (const { object, digest } of emitted) {
       const keyDigestChars = digest.slice(0, -4),
         time = +object.lastModified;
       events.push(toEvent(object, emittedKeys.has(keyDigestChars)));
@@ -370,13 +370,9 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     // Candidates left for the next poll: no segment position may pass them.
     const leftovers = sorted.slice(batchSize);
     for (const { segment, index } of leftovers) segment.firstPending = Math.min(segment.firstPending, index);
-    if (increment) increment.firstPending = Math.min(increment.firstPending, youngFirst.get(increment) ?? Infinity);
+    // Before the first key that must wait: the one before it, or the start when it is the first.
     const positionOf = (segment: Segment) =>
-      segment.firstPending == Infinity
-        ? segment.end
-        : segment.firstPending == 0
-          ? segment.start
-          : segment.keys[segment.firstPending - 1];
+      segment.firstPending == Infinity ? segment.end : (segment.keys[segment.firstPending - 1] ?? segment.start);
 
     if (increment) state.highWater = positionOf(increment);
     if (full)
@@ -387,7 +383,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       if (state.waiting !== undefined && newFloor > state.waiting) newFloor = state.waiting;
       if (newFloor > state.floor!) state.floor = newFloor;
     }
-    prune(state, sorted.slice(0, batchSize));
+    prune(state, emitted);
     return { events, state: encodeState(source, state), hasMore, outOfOrder, requests };
   }
 
