@@ -63,6 +63,8 @@ const ISO_LENGTH = 24; // "2024-05-01T10:00:00.000Z"
 
 /** The ISO time part of a position, as milliseconds. */
 export const positionTime = (position: string) => Date.parse(position.slice(0, ISO_LENGTH));
+/** The whole UTC second of a time in milliseconds: the precision of seen entries. */
+export const secondOf = (time: number) => Math.floor(time / 1000);
 /** `ISO + key`; a bare ISO time sorts below every position of its millisecond (S3 keys are never empty). */
 export const toPosition = (time: number, key = "") => new Date(time).toISOString() + key;
 
@@ -149,7 +151,7 @@ function upgradeVersion1(state: Record<string, any>, refuse: () => never): Loade
   for (const entry of seen) {
     if (!Array.isArray(entry) || entry.length != 2 || !isPosition(entry[0]) || !isString(entry[1])) refuse();
     const time = positionTime(entry[0]);
-    loaded.seen.set(versionKey(keyDigest(entry[0].slice(ISO_LENGTH)), entry[1]), Math.floor(time / 1000));
+    loaded.seen.set(versionKey(keyDigest(entry[0].slice(ISO_LENGTH)), entry[1]), secondOf(time));
     if (time > newest) loaded.newest = toPosition((newest = time));
   }
   return loaded;

@@ -32,6 +32,7 @@ import {
   keyDigest,
   versionKey,
   positionTime,
+  secondOf,
   toPosition,
   type LoadedState,
   type TriggerState,
@@ -116,7 +117,9 @@ const DIRECTORY_BUCKET = /--x-s3$/;
 
 const SURROGATE_LOW = 0xd800,
   SURROGATE_HIGH = 0xdfff;
-const isSurrogate = (unit: number) => unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH;
+// Moves surrogates (0xD800..0xDFFF) to 0x10000..0x107FF: above every other UTF-16 unit, in their own order.
+const SURROGATE_SHIFT = 0x2800;
+const codePointRank = (unit: number) => (unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH ? unit + SURROGATE_SHIFT : unit);
 /**
  * S3 lists keys in UTF-8 byte order, which is code point order. JS compares UTF-16 units, which
  * differs when one side is a surrogate (a code point >= U+10000): that side is the greater one.
@@ -126,9 +129,7 @@ export function compareKeys(a: string, b: string): number {
   for (let index = 0; index < length; index++) {
     const unitA = a.charCodeAt(index),
       unitB = b.charCodeAt(index);
-    if (unitA == unitB) continue;
-    if (isSurrogate(unitA) != isSurrogate(unitB)) return isSurrogate(unitA) ? 1 : -1;
-    return unitA - unitB;
+    if (unitA != unitB) return codePointRank(unitA) - codePointRank(unitB);
   }
   return a.length - b.length;
 }
@@ -218,10 +219,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   // Keys (digests) with a remembered version: a new version of one of them is an update.
   const keysOf = (state: LoadedState) => new Set([...state.seen.keys()].map((entry) => entry.slice(0, -4)));
   const load = (state: TriggerState | null | undefined) => (state == null ? emptyState() : decodeState(state, source));
+  const nameOf = (key: string) => key.split("/").pop()!;
   const toEvent = ({ owner, ...object }: S3Object, isUpdate: boolean): FileEvent => ({
     bucket,
     ...object,
-    name: object.key.split("/").pop()!,
+    name: nameOf(object.key),
     isUpdate,
   });
 
@@ -234,10 +236,10 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     const floorTime = state.floor === null ? -Infinity : positionTime(state.floor);
     for (const [digest, second] of state.seen) if (second * 1000 + 999 < floorTime) state.seen.delete(digest);
     const raiseFloor = (position: string) => {
-      if (state.floor === null || position > state.floor) state.floor = position;
+      if (!(state.floor! >= position)) state.floor = position;
     };
     // Whole seconds below the newest emitted one (digests hold no key to cut inside a second).
-    const newestSecond = state.newest === null ? Infinity : Math.floor(positionTime(state.newest) / 1000);
+    const newestSecond = state.newest === null ? Infinity : secondOf(positionTime(state.newest));
     const older = [...state.seen.values()].filter((second) => second < newestSecond);
     let excess = state.seen.size - maxSeen;
     if (excess > 0 && older.length) {
@@ -250,7 +252,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     // first (their keys are known here), so unemitted siblings above them in that second stay above
     // the floor, and versions of that second emitted earlier stay remembered (they are at most maxSeen).
     if (excess > 0) {
-      const own = emitted.filter((candidate) => Math.floor(+candidate.object.lastModified / 1000) == newestSecond);
+      const own = emitted.filter((candidate) => secondOf(+candidate.object.lastModified) == newestSecond);
       for (const candidate of own.slice(0, excess)) {
         raiseFloor(candidate.position);
         state.seen.delete(candidate.digest);
@@ -280,7 +282,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       if (!(position > state.floor!)) return;
       const keyDigestChars = keyDigest(key),
         digest = versionKey(keyDigestChars, etag),
-        second = Math.floor(time / 1000);
+        second = secondOf(time);
       if (state.seen.get(digest) == second) return; // emitted before
       const pushed = versionKey(keyDigestChars, etag, true);
       // A notification brought it: now known by its LastModified.
@@ -363,8 +365,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
         time = +object.lastModified;
       events.push(toEvent(object, emittedKeys.has(keyDigestChars)));
       emittedKeys.add(keyDigestChars);
-      state.seen.set(digest, Math.floor(time / 1000));
-      if (state.newest === null || time > positionTime(state.newest)) state.newest = toPosition(time);
+      state.seen.set(digest, secondOf(time));
+      if (!(state.newest! >= toPosition(time))) state.newest = toPosition(time);
       if (incremental && highWaterAtStart !== undefined && compareKeys(object.key, highWaterAtStart) <= 0) outOfOrder++;
     }
     // Candidates left for the next poll: no segment position may pass them.
@@ -421,8 +423,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
         digest = versionKey(keyDigestChars, etag, true);
       // this content of this key was emitted: a redelivery, or listed by a poll
       if (state.seen.has(digest) || state.seen.has(versionKey(keyDigestChars, etag))) continue;
-      state.seen.set(digest, Math.floor(time / 1000));
-      events.push({ ...event, name: event.name ?? key.split("/").pop()!, isUpdate: emittedKeys.has(keyDigestChars) });
+      state.seen.set(digest, secondOf(time));
+      events.push({ ...event, name: event.name ?? nameOf(key), isUpdate: emittedKeys.has(keyDigestChars) });
       emittedKeys.add(keyDigestChars);
     }
     prune(state);
