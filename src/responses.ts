@@ -83,7 +83,7 @@ export const objectMetadata = (response: Response): ObjectMetadata => {
 };
 
 /** A broken listing: a typed error naming the bucket, the key and the field. */
-const invalidListing = (bucket: string, key: string, field: string, value: string) =>
+export const invalidListing = (bucket: string, key: string, field: string, value: string) =>
   new S3Error(
     "InvalidResponse",
     200,

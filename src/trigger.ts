@@ -24,7 +24,8 @@
 // maxAttempts, after 5xx, 429 or a broken connection) are part of that call and not counted, so a
 // poll makes at most maxRequestsPerPoll x maxAttempts HTTP requests (a Worker's subrequest budget).
 import { listPages, type S3Client, type S3Object, type ListObjectsV2Result } from "./client.ts";
-import { InputError, S3Error, isTransient } from "./errors.ts";
+import { InputError, isTransient } from "./errors.ts";
+import { invalidListing } from "./responses.ts";
 import { sleep } from "./abort.ts";
 import {
   decodeState,
@@ -271,13 +272,8 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       const { key, lastModified, etag, size } = object;
       if (!isFile(key, size) || candidates.has(key)) return;
       const time = +lastModified;
-      if (Number.isNaN(time))
-        throw new S3Error(
-          "InvalidResponse",
-          200,
-          `listing s3://${source}: ${JSON.stringify(key)} has no valid LastModified`,
-          { bucket, key },
-        );
+      // The client's decoder checks this too; a caller's own listObjectsV2 may not.
+      if (Number.isNaN(time)) throw invalidListing(bucket, key, "LastModified", String(lastModified));
       const position = toPosition(time, key);
       if (!(position > state.floor!)) return;
       const keyDigestChars = keyDigest(key),
@@ -400,16 +396,16 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     pushed: FileEvent[],
   ): { events: FileEvent[]; state: TriggerState } {
     const state = load(input);
-    if (!Array.isArray(pushed)) throw new InputError("events must be an array of FileEvents (parseS3Events)", "events");
+    requireValid({ events: Array.isArray(pushed) || "an array of FileEvents (parseS3Events)" });
     const events: FileEvent[] = [];
     const emittedKeys = keysOf(state);
     for (const event of pushed) {
       const { key, etag, size } = event ?? {};
-      if (typeof key != "string" || typeof etag != "string")
-        throw new InputError(
-          `events must be FileEvents with a key and an etag, got ${JSON.stringify(event)?.slice(0, 80)}`,
-          "events",
-        );
+      requireValid({
+        events:
+          (typeof key == "string" && typeof etag == "string") ||
+          `FileEvents with a key and an etag, got ${JSON.stringify(event)?.slice(0, 80)}`,
+      });
       if (event.bucket !== bucket || !inScope(key) || !isFile(key, size)) continue;
       // The newest time the event carries stands in for its LastModified (a notification comes after
       // the write): it only decides when the entry is forgotten, never whether a version is new.
