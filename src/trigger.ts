@@ -294,10 +294,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       candidates.set(key, { object, position, digest, segment, index });
     };
 
-    const listSegment = async (start: string, budget: number, stopAt?: string, isFull = true): Promise<Segment> => {
+    // requestLimit: the poll's listObjectsV2 calls after which this segment stops.
+    const listSegment = async (start: string, requestLimit: number, stopAt?: string, isFull = true): Promise<Segment> => {
       const segment: Segment = { start, keys: [], end: start, finished: false, firstPending: Infinity };
       if (isFull) full = segment;
-      if (budget <= 0) return segment;
+      if (requests >= requestLimit) return segment;
       const params = {
         ...pollOptions,
         bucket,
@@ -306,14 +307,14 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
         startAfter: start || undefined,
         encodingType: "url" as const,
       };
-      let pages = 0;
       for await (const page of listPages(client, params)) {
-        (pages++, requests++);
+        requests++;
         if (!serverNow) {
           // Server time (Date header) of the first page: the local clock may be off by minutes. The
           // header counts whole seconds while LastModified may carry milliseconds (RGW, MinIO): the
           // server clock is somewhere in [Date, Date + 1 s), so objects of that second are not "future".
-          serverNow = page.date && !Number.isNaN(+page.date) ? +page.date + 999 : Date.now();
+          // No Date header, or an unreadable one: NaN, so the local clock.
+          serverNow = +page.date! + 999 || Date.now();
           // First poll: since, or the earlier of the server's and the local clock. A proxy's far-off
           // Date saved as the floor would hide every later file for good; the local clock bounds it.
           state.floor ??= toPosition(since ? +since : Math.min(serverNow - 999, Date.now()));
@@ -325,7 +326,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
           segment.finished = true;
           break;
         }
-        if (pages >= budget) break;
+        if (requests >= requestLimit) break;
       }
       return segment;
     };
@@ -347,7 +348,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       if (share > 0) increment = await listSegment(highWaterAtStart ?? "", share, undefined, false);
       // The full listing stops at the high-water key, unless the new keys were not listed this poll.
       const stopAt = increment ? highWaterAtStart : undefined;
-      if (fullStart !== undefined) await listSegment(fullStart, maxRequestsPerPoll - requests, stopAt);
+      if (fullStart !== undefined) await listSegment(fullStart, maxRequestsPerPoll, stopAt);
     } else await listSegment(fullStart ?? "", maxRequestsPerPoll);
 
     // ---- emit the oldest candidates
@@ -378,7 +379,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     const hasMore = leftovers.length > 0 || !!(increment && !increment.finished) || state.after !== undefined;
     if (!hasMore && state.newest !== null) {
       let newFloor = toPosition(positionTime(state.newest) - lookbackMs);
-      if (state.waiting !== undefined && newFloor > state.waiting) newFloor = state.waiting;
+      if (newFloor > state.waiting!) newFloor = state.waiting!; // false while nothing waits
       if (newFloor > state.floor!) state.floor = newFloor;
     }
     prune(state, emitted);
