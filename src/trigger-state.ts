@@ -94,11 +94,13 @@ export function encodeState(source: string, state: LoadedState): TriggerState {
     newest: state.newest,
     seen: entries.map(([key]) => key).join(""),
     seenSeconds,
+    after: state.after,
+    highWater: state.highWater,
+    incrementalPolls: state.incrementalPolls || undefined,
+    waiting: state.waiting,
   };
-  if (state.after !== undefined) out.after = state.after;
-  if (state.highWater !== undefined) out.highWater = state.highWater;
-  if (state.incrementalPolls) out.incrementalPolls = state.incrementalPolls;
-  if (state.waiting !== undefined) out.waiting = state.waiting;
+  // Optional fields are absent, not undefined: the same object as its JSON parsed back.
+  for (const field in out) if (out[field as keyof TriggerState] === undefined) delete out[field as keyof TriggerState];
   return out;
 }
 

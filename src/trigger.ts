@@ -234,8 +234,11 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
    * new floor are then skipped: the window shrinks for very busy folders.
    */
   function prune(state: LoadedState, emitted: Candidate[] = []) {
-    const floorTime = state.floor === null ? -Infinity : positionTime(state.floor);
-    for (const [digest, second] of state.seen) if (second * 1000 + 999 < floorTime) state.seen.delete(digest);
+    const forgetThrough = (lastSecond: number) => {
+      for (const [digest, second] of state.seen) if (second <= lastSecond) state.seen.delete(digest);
+    };
+    // Seconds wholly below the floor.
+    if (state.floor !== null) forgetThrough(secondOf(positionTime(state.floor)) - 1);
     const raiseFloor = (position: string) => {
       if (!(state.floor! >= position)) state.floor = position;
     };
@@ -246,7 +249,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     if (excess > 0 && older.length) {
       const cutSecond = older.sort((a, b) => a - b)[Math.min(excess, older.length) - 1];
       raiseFloor(toPosition((cutSecond + 1) * 1000));
-      for (const [digest, second] of state.seen) if (second <= cutSecond) state.seen.delete(digest);
+      forgetThrough(cutSecond);
       excess = state.seen.size - maxSeen;
     }
     // Still too many: all in the newest second. This poll's own events there are cut lowest position
