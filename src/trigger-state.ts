@@ -58,6 +58,7 @@ export interface LoadedState {
 
 const ENTRY_CHARS = 10;
 const KEY_DIGEST_CHARS = 6; // 36 bits
+const ETAG_DIGEST_CHARS = 4; // 24 bits
 const ENTRIES = /^([A-Za-z0-9+/]{10})*$/;
 const ISO_LENGTH = 24; // "2024-05-01T10:00:00.000Z"
 
@@ -68,10 +69,12 @@ export const secondOf = (time: number) => Math.floor(time / 1000);
 /** `ISO + key`; a bare ISO time sorts below every position of its millisecond (S3 keys are never empty). */
 export const toPosition = (time: number, key = "") => new Date(time).toISOString() + key;
 
-const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+/** The first `chars` base64 characters (6 bits each) of a SHA-256: `chars` bytes are more than enough. */
+const digestChars = (text: string, chars: number) =>
+  btoa(String.fromCharCode(...sha256(text).subarray(0, chars))).slice(0, chars);
 
 /** 36-bit digest of a key, 6 base64 characters: the start of its versionKeys. */
-export const keyDigest = (key: string) => base64(sha256("k" + key).subarray(0, 6)).slice(0, KEY_DIGEST_CHARS);
+export const keyDigest = (key: string) => digestChars("k" + key, KEY_DIGEST_CHARS);
 
 /**
  * A remembered version: the key digest and 4 characters of the ETag's digest (24 bits; quotes
@@ -79,7 +82,7 @@ export const keyDigest = (key: string) => base64(sha256("k" + key).subarray(0, 6
  * known, so a listing matches it by ETag alone and then records it as listed.
  */
 export const versionKey = (keyDigestChars: string, etag: string, pushed = false) =>
-  keyDigestChars + base64(sha256((pushed ? "p" : "e") + etag.replace(/"/g, "")).subarray(0, 3));
+  keyDigestChars + digestChars((pushed ? "p" : "e") + etag.replace(/"/g, ""), ETAG_DIGEST_CHARS);
 
 /** The state as JSON-ready data: seen entries sorted by second, oldest first. */
 export function encodeState(source: string, state: LoadedState): TriggerState {

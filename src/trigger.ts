@@ -115,6 +115,7 @@ const HOUR_MS = 3_600_000;
 const PAST_PREFIX = "\u{10FFFF}";
 // S3 Express One Zone directory buckets list in no particular order and refuse start-after.
 const DIRECTORY_BUCKET = /--x-s3$/;
+const FOR_DIRECTORY_BUCKETS = "for S3 Express directory buckets: their listings cannot resume from a key";
 
 const SURROGATE_LOW = 0xd800,
   SURROGATE_HIGH = 0xdfff;
@@ -203,12 +204,12 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     listing:
       listing == "full" ||
       (incremental && resumable) ||
-      '"full" or "incremental" ("full" for S3 Express directory buckets: they list in no order, refuse start-after)',
+      `"full" or "incremental" ("full" ${FOR_DIRECTORY_BUCKETS})`,
     fullListingEvery: isCount(fullListingEvery) || AN_INTEGER,
     maxRequestsPerPoll:
       maxRequestsPerPoll == Infinity ||
       (isCount(maxRequestsPerPoll) && resumable) ||
-      `${AN_INTEGER} (no limit for S3 Express directory buckets: a listing cannot resume there)`,
+      `${AN_INTEGER} (no limit ${FOR_DIRECTORY_BUCKETS})`,
     filter: !filter || typeof filter == "function" || "a function",
   });
   const delimiter = includeSubfolders ? undefined : "/";
