@@ -421,6 +421,32 @@ test("bad options and bad state are InputErrors that name the field", async () =
 // Bounded and incremental listings, filters, the state format
 
 /** Polls until hasMore is false; returns the keys and the requests of each poll. */
+test("a version 2 state written by the first v2 release still loads and keeps its versions (digests and encoding pinned)", async () => {
+  // Written by the trigger as first released with state version 2: two files polled once.
+  const written: TriggerState = {
+    version: 2,
+    source: "b/in/",
+    floor: "2001-01-01T10:59:57.000Z",
+    newest: "2001-01-01T11:59:57.000Z",
+    seen: "sCNeJv6OlPeK0fLelW+I",
+    seenSeconds: [978350395, 2],
+  };
+  const b = new FakeBucket();
+  b.put("in/a.txt", { lm: T0 - 5000, etag: "aaa", size: 1 });
+  b.put("in/b.txt", { lm: T0 - 3000, etag: "bbb", size: 2 });
+  const t = newFileTrigger(b.client(), { bucket: "b", folder: "in", since: new Date(0) });
+  const first = await t.poll();
+  assert.deepEqual(keys(first.events), ["in/a.txt", "in/b.txt"]);
+  assert.deepEqual(first.state, written, "the same digests, seconds and fields as then");
+  assert.deepEqual((await t.poll(rt(written))).events, [], "nothing twice");
+  b.put("in/b.txt", { lm: T0 - 1000, etag: "ccc" });
+  const update = (await t.poll(rt(written))).events;
+  assert.deepEqual(
+    update.map((event) => [event.key, event.isUpdate]),
+    [["in/b.txt", true]],
+  );
+});
+
 async function drainPolls(
   trigger: ReturnType<typeof newFileTrigger>,
   state: TriggerState | undefined,
