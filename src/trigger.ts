@@ -121,7 +121,8 @@ const SURROGATE_LOW = 0xd800,
   SURROGATE_HIGH = 0xdfff;
 // Moves surrogates (0xD800..0xDFFF) to 0x10000..0x107FF: above every other UTF-16 unit, in their own order.
 const SURROGATE_SHIFT = 0x2800;
-const codePointRank = (unit: number) => (unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH ? unit + SURROGATE_SHIFT : unit);
+const codePointRank = (unit: number) =>
+  unit >= SURROGATE_LOW && unit <= SURROGATE_HIGH ? unit + SURROGATE_SHIFT : unit;
 /**
  * S3 lists keys in UTF-8 byte order, which is code point order. JS compares UTF-16 units, which
  * differs when one side is a surrogate (a code point >= U+10000): that side is the greater one.
@@ -202,9 +203,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     lookbackMs: lookbackMs >= 0 || ">= 0",
     maxSeen: maxSeen >= 1 || ">= 1",
     listing:
-      listing == "full" ||
-      (incremental && resumable) ||
-      `"full" or "incremental" ("full" ${FOR_DIRECTORY_BUCKETS})`,
+      listing == "full" || (incremental && resumable) || `"full" or "incremental" ("full" ${FOR_DIRECTORY_BUCKETS})`,
     fullListingEvery: isCount(fullListingEvery) || AN_INTEGER,
     maxRequestsPerPoll:
       maxRequestsPerPoll == Infinity ||
@@ -299,7 +298,12 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     };
 
     // requestLimit: the poll's listObjectsV2 calls after which this segment stops.
-    const listSegment = async (start: string, requestLimit: number, stopAt?: string, isFull = true): Promise<Segment> => {
+    const listSegment = async (
+      start: string,
+      requestLimit: number,
+      stopAt?: string,
+      isFull = true,
+    ): Promise<Segment> => {
       const segment: Segment = { start, keys: [], end: start, finished: false, firstPending: Infinity };
       if (isFull) full = segment;
       if (requests >= requestLimit) return segment;
