@@ -113,19 +113,22 @@ const isPosition = (value: unknown) =>
 const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /**
- * A state given back by the caller (parsed JSON may hold anything): version 2 as written by
- * encodeState, or version 1 (upgraded). Anything else is an InputError naming "state".
+ * A state given back by the caller (parsed JSON may hold anything): none (null or undefined: the
+ * empty state), version 2 as written by encodeState, or version 1 (upgraded). Anything else is an
+ * InputError naming "state".
  */
 export function decodeState(input: unknown, source: string): LoadedState {
-  const state = input as Record<string, any> | null | undefined;
+  if (input == null) return { floor: null, newest: null, seen: new Map(), incrementalPolls: 0 };
+  const state = input as Record<string, any>;
   const refuse = (): never => {
     throw new InputError(`state must be a state this trigger returned (s3://${source})`, "state");
   };
-  if (typeof state != "object" || state === null || state.source !== source) refuse();
-  if (state!.version === 1) return upgradeVersion1(state!, refuse);
-  const { floor, newest, seen, seenSeconds, after, highWater, incrementalPolls = 0, waiting } = state!;
+  // A string, number or array has no source of this trigger either.
+  if (state.source !== source) refuse();
+  if (state.version === 1) return upgradeVersion1(state, refuse);
+  const { floor, newest, seen, seenSeconds, after, highWater, incrementalPolls = 0, waiting } = state;
   if (
-    state!.version !== 2 ||
+    state.version !== 2 ||
     !(floor === null || isPosition(floor)) ||
     !(newest === null || isPosition(newest)) ||
     !isString(seen) ||

@@ -216,10 +216,9 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   const isFile = (key: string, size: number) => !(key.endsWith("/") && !size) && (!filter || filter(key));
   const inScope = (key: string) =>
     key.startsWith(prefix) && (includeSubfolders || !key.slice(prefix.length).includes("/"));
-  const emptyState = (): LoadedState => ({ floor: null, newest: null, seen: new Map(), incrementalPolls: 0 });
   // Keys (digests) with a remembered version: a new version of one of them is an update.
   const keysOf = (state: LoadedState) => new Set([...state.seen.keys()].map((entry) => entry.slice(0, -4)));
-  const load = (state: TriggerState | null | undefined) => (state == null ? emptyState() : decodeState(state, source));
+  const load = (state: TriggerState | null | undefined) => decodeState(state, source);
   const nameOf = (key: string) => key.split("/").pop()!;
   const toEvent = ({ owner, ...object }: S3Object, isUpdate: boolean): FileEvent => ({
     bucket,
@@ -444,7 +443,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     onError,
   }: WatchOptions): AsyncGenerator<FileEvent, void, undefined> {
     requireValid({ intervalMs: intervalMs >= 0 || ">= 0" });
-    let saved = state === undefined ? undefined : JSON.stringify(state);
+    let saved = JSON.stringify(state); // undefined for no state
     while (!signal?.aborted) {
       let result: PollResult | undefined;
       try {
