@@ -2,10 +2,10 @@
 // request goes through `request` -> signedFetch (src/request.ts), the one signed-fetch path.
 // Where the rest lives: shapes in types.ts, parameters -> headers/query in wire.ts, bucket + key ->
 // URL in address.ts, response decoding and error building in responses.ts.
-import { SigV4Signer } from "./sigv4.ts";
+import type { SigV4Signer } from "./sigv4.ts";
 import { InputError, S3Error } from "./errors.ts";
 import { requestUrl } from "./address.ts";
-import { redactSecrets, signedFetch, type Clock } from "./request.ts";
+import { redactSecrets, signedFetch, signersFor, type Clock } from "./request.ts";
 import { amzHeaders, json, listQuery, objectRequest, wireParams, words, type StringMap } from "./wire.ts";
 import { decodeListing, objectMetadata, s3Error, unquoteEtag, type RequestContext } from "./responses.ts";
 import type {
@@ -77,13 +77,14 @@ export class S3Client {
   #endpoint!: URL;
   /** Server clock minus local clock, learned from the Date of a skew error (request.ts). */
   #clock: Clock = { skewMs: 0 };
-  /** Per region: the signer of the current credentials, rebuilt only when they change. */
-  #signers = new Map<string, { identity: string; signer: SigV4Signer }>();
+  /** signerOf(region): the signer of the current credentials, rebuilt only when they change. */
+  #signerOf: (region: string) => Promise<SigV4Signer>;
   /** The region S3 named for a bucket (a redirect or a 400 with x-amz-bucket-region). */
   #bucketRegions = new Map<string, string>();
 
   constructor(options: S3ClientOptions) {
     this.#options = { ...options };
+    this.#signerOf = signersFor(options.credentials, "s3");
     const region = (this.#region = options.region ?? "us-east-1");
     if (!REGION.test(region))
       throw new InputError(`region must look like "us-east-1" ("auto" for R2), not ${json(region)}`, "region");
@@ -114,23 +115,6 @@ export class S3Client {
   }
 
   /**
-   * The signer for the current credentials (the provider is asked every time). It is rebuilt only
-   * when they change, so its signing-key cache stays warm on the hot path.
-   */
-  async #signer(region: string) {
-    const provider = this.#options.credentials;
-    const credentials = typeof provider == "function" ? await provider() : provider;
-    const identity = [credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.sessionToken].join("\n");
-    let current = this.#signers.get(region);
-    if (current?.identity != identity)
-      this.#signers.set(
-        region,
-        (current = { identity, signer: new SigV4Signer({ ...credentials, region, service: "s3" }) }),
-      );
-    return current!.signer;
-  }
-
-  /**
    * Every S3 request goes through here, then through signedFetch. When S3 names the bucket's
    * region (301 PermanentRedirect, 307, 400 AuthorizationHeaderMalformed: x-amz-bucket-region),
    * the request is signed for that region (at its endpoint on AWS) once more, and the region is
@@ -145,7 +129,7 @@ export class S3Client {
         // body, signal and stream as the operation set them.
         ...this.#options,
         ...request,
-        signer: () => this.#signer(region),
+        signer: () => this.#signerOf(region),
         url: this.#url(bucket, request.key, request.query),
         payloadHash: body == null ? "UNSIGNED-PAYLOAD" : undefined,
         toError: (response, errorBody, signed) => s3Error(response, errorBody, request, signed),
@@ -199,7 +183,7 @@ export class S3Client {
     const date = new Date(Date.now() + this.#clock.skewMs);
     return (
       await (
-        await this.#signer(this.#regionOf(params.bucket))
+        await this.#signerOf(this.#regionOf(params.bucket))
       ).presign({ method: "GET", url }, { date, expiresIn: params.expiresIn })
     ).url;
   }

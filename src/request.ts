@@ -2,13 +2,41 @@
 // (isTransient decides), per-attempt timeouts, caller abort, clock-skew correction and bounded
 // reads. Service-neutral: the S3 client and the SQS consumer both send through signedFetch, each
 // with its own signer and its own error decoder.
-import { encodeRfc3986, type SignableRequest, type SignedRequest, type SignOptions } from "./sigv4.ts";
+import {
+  SigV4Signer,
+  encodeRfc3986,
+  type Credentials,
+  type SignableRequest,
+  type SignedRequest,
+  type SignOptions,
+} from "./sigv4.ts";
 import { NetworkError, S3Error, TimeoutError, isTransient } from "./errors.ts";
 import { anySignal, sleep } from "./abort.ts";
 
 /** Anything that signs like SigV4Signer (any service, any region). */
 export interface RequestSigner {
   sign(request: SignableRequest, options?: SignOptions): Promise<SignedRequest>;
+}
+
+/** Credentials, or an async provider of them (rotating STS credentials). */
+export type CredentialsSource = Credentials | (() => Promise<Credentials>);
+
+/**
+ * signerOf(region): the signer of that region for the current credentials, for signedFetch's
+ * `signer`. A provider is asked before every request, so rotated credentials are used at once; a
+ * region's signer is rebuilt only when they change. Shared by the S3 client and the SQS consumer.
+ */
+export function signersFor(source: CredentialsSource, service: string) {
+  const signers = new Map<string, { identity: string; signer: SigV4Signer }>();
+  return async (region: string): Promise<SigV4Signer> => {
+    const credentials = typeof source == "function" ? await source() : source;
+    // Any change of the credentials (keys, token, a provider's expiry field) makes a new signer.
+    const identity = JSON.stringify(credentials);
+    let current = signers.get(region);
+    if (current?.identity != identity)
+      signers.set(region, (current = { identity, signer: new SigV4Signer({ ...credentials, region, service }) }));
+    return current.signer;
+  };
 }
 
 /** Server clock minus local clock, in ms; one per client, shared by its requests. */

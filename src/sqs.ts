@@ -5,8 +5,8 @@
 // (DeleteMessageBatch). A batch not acked becomes visible again after the visibility timeout:
 // delivery is at least once, and trigger.accept() on a persisted state makes it once per state.
 // Protocol: AWS JSON 1.0 (POST /, X-Amz-Target: AmazonSQS.<Action>), SigV4 with service "sqs".
-import { SigV4Signer, type Credentials } from "./sigv4.ts";
-import { signedFetch, type Clock } from "./request.ts";
+import type { Credentials } from "./sigv4.ts";
+import { signedFetch, signersFor, type Clock } from "./request.ts";
 import { InputError, S3Error, isTransient } from "./errors.ts";
 import { sleep } from "./abort.ts";
 import { parseS3Notification, type RemovedObject } from "./events.ts";
@@ -138,21 +138,8 @@ async function* consume(
   const { waitTimeSeconds, maxMessages, url } = checked;
   const timeoutMs = options.timeoutMs ?? 30_000,
     clock: Clock = { skewMs: 0 };
-  let current: { credentials: Credentials; signer: SigV4Signer } | undefined;
-
-  // The signer for the current credentials, rebuilt only when they change (its key cache stays warm).
-  const signer = async () => {
-    const latest = typeof credentials == "function" ? await credentials() : credentials;
-    const known = current?.credentials;
-    if (
-      !known ||
-      known.accessKeyId != latest?.accessKeyId ||
-      known.secretAccessKey != latest.secretAccessKey ||
-      known.sessionToken != latest.sessionToken
-    )
-      current = { credentials: { ...latest }, signer: new SigV4Signer({ ...latest, region, service: "sqs" }) };
-    return current!.signer;
-  };
+  const signerOf = signersFor(credentials, "sqs"),
+    signer = () => signerOf(region);
 
   // Only receiving listens to `signal`: a consumer that stops still acks the batch in its hands.
   const call = async (action: string, payload: object, waitMs = 0): Promise<Record<string, any>> => {
