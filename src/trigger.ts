@@ -218,7 +218,6 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     key.startsWith(prefix) && (includeSubfolders || !key.slice(prefix.length).includes("/"));
   // Keys (digests) with a remembered version: a new version of one of them is an update.
   const keysOf = (state: LoadedState) => new Set([...state.seen.keys()].map((entry) => entry.slice(0, -4)));
-  const load = (state: TriggerState | null | undefined) => decodeState(state, source);
   const nameOf = (key: string) => key.split("/").pop()!;
   const toEvent = ({ owner, ...object }: S3Object, isUpdate: boolean): FileEvent => ({
     bucket,
@@ -264,7 +263,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
   }
 
   async function poll(input?: TriggerState | null, pollOptions: { signal?: AbortSignal } = {}): Promise<PollResult> {
-    const state = load(input);
+    const state = decodeState(input, source);
     const highWaterAtStart = state.highWater;
     let requests = 0,
       serverNow = 0;
@@ -383,7 +382,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     if (increment) state.highWater = positionOf(increment);
     if (full)
       state.after = full.finished && full.firstPending == Infinity ? undefined : resumable ? positionOf(full) : "";
-    const hasMore = leftovers.length > 0 || !!(increment && !increment.finished) || state.after !== undefined;
+    const hasMore = !!(leftovers.length || (increment && !increment.finished) || state.after !== undefined);
     if (!hasMore && state.newest !== null) {
       let newFloor = toPosition(positionTime(state.newest) - lookbackMs);
       if (newFloor > state.waiting!) newFloor = state.waiting!; // false while nothing waits
@@ -403,7 +402,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
     input: TriggerState | null | undefined,
     pushed: FileEvent[],
   ): { events: FileEvent[]; state: TriggerState } {
-    const state = load(input);
+    const state = decodeState(input, source);
     requireValid({ events: Array.isArray(pushed) || "an array of FileEvents (parseS3Events)" });
     const events: FileEvent[] = [];
     const emittedKeys = keysOf(state);
