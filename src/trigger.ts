@@ -339,13 +339,16 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
 
     // ---- list: the incremental segment first (new files' latency), then the full listing
     let fullStart = state.after;
-    if (incremental && fullStart === undefined && highWaterAtStart !== undefined) {
-      state.incrementalPolls++;
-      if (state.incrementalPolls >= fullListingEvery) fullStart = "";
+    if (fullStart === undefined) {
+      // Incremental: a full listing every fullListingEvery polls after the first (which lists every key).
+      if (!incremental) fullStart = "";
+      else if (highWaterAtStart !== undefined && ++state.incrementalPolls >= fullListingEvery) {
+        fullStart = "";
+        state.incrementalPolls = 0;
+      }
+      // A full listing starts: it finds again whatever the last one passed while it was young.
+      if (fullStart === "") state.waiting = undefined;
     }
-    if (fullStart === "" && state.after === undefined) state.incrementalPolls = 0;
-    // A full listing that starts finds again whatever the last one passed while it was young.
-    if (state.after === undefined && (!incremental || fullStart === "")) state.waiting = undefined;
     let increment: Segment | undefined, full: Segment | undefined;
     if (incremental) {
       // While a full listing is in progress, the new keys get at most half the budget (none when it
@@ -355,7 +358,7 @@ export function newFileTrigger(client: Pick<S3Client, "listObjectsV2">, options:
       // The full listing stops at the high-water key, unless the new keys were not listed this poll.
       const stopAt = increment ? highWaterAtStart : undefined;
       if (fullStart !== undefined) await listSegment(fullStart, maxRequestsPerPoll, stopAt);
-    } else await listSegment(fullStart ?? "", maxRequestsPerPoll);
+    } else await listSegment(fullStart!, maxRequestsPerPoll);
 
     // ---- emit the oldest candidates
     const sorted = [...candidates.values()].sort((a, b) => (a.position < b.position ? -1 : 1));
