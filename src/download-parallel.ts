@@ -3,10 +3,11 @@
 // over `concurrency` connections, each range pinned to the version (If-Match) and resumed on its own.
 // Two consumers: downloadFile's body (parts delivered in order, at most `concurrency` parts held)
 // and downloadToFile (each chunk written at its offset, nothing held).
-// Verification without a second pass: each part's CRC is computed as it arrives and the parts'
-// CRCs are combined (crc-combine.ts) into the whole object's CRC32/CRC32C/CRC64NVME. A SHA-256 of
-// the whole object cannot be combined: the in-order body hashes it as it delivers; writes at offsets
-// report it unverified. A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
+// Verification without a second pass: the in-order body hashes the bytes as it delivers them (any
+// algorithm). Writes at offsets compute each part's CRC as it arrives and combine the parts' CRCs
+// (crc-combine.ts) into the whole object's CRC32/CRC32C/CRC64NVME; a SHA-256 cannot be combined and
+// is reported unverified there. (Combining only where it is needed keeps crc-combine.ts out of the
+// bundle of an app that uses downloadFile only: the CPU cost is the same on JS's one thread.) A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
 // are fetched by partNumber, whose responses carry each part's own checksum and byte range.
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
 import type { Download, OpenedDownload } from "./download.ts";
@@ -52,13 +53,14 @@ interface PartSink {
 interface Plan {
   parts: Part[];
   algorithm?: ChecksumAlgorithm;
-  /** "combine": part CRCs combined; "parts": COMPOSITE, per part; "sequential": hashed in delivery order. */
+  /** "combine": part CRCs combined (at offsets); "parts": COMPOSITE, per part; "sequential": hashed in delivery order. */
   mode?: "combine" | "parts" | "sequential";
   expected?: string;
   unverifiedReason?: string;
 }
 
-function plan({ context, first, parallel }: OpenedDownload, inOrder: boolean): Plan {
+/** `combinable`: the CRCs that can be combined from parts written at offsets; none for the in-order body. */
+function plan({ context, first, parallel }: OpenedDownload, combinable?: Record<string, CrcSpec>): Plan {
   const { objectSize } = context;
   const choice = chooseChecksum(first);
   const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
@@ -83,8 +85,8 @@ function plan({ context, first, parallel }: OpenedDownload, inOrder: boolean): P
   for (let start = 0; start < objectSize; start += partSize)
     parts.push(newPart(parts.length, start, Math.min(start + partSize, objectSize) - 1));
   if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
-  if (COMBINABLE[algorithm.name]) return { parts, algorithm, expected, mode: "combine" };
-  if (inOrder) return { parts, algorithm, expected, mode: "sequential" };
+  if (!combinable) return { parts, algorithm, expected, mode: "sequential" };
+  if (combinable[algorithm.name]) return { parts, algorithm, expected, mode: "combine" };
   return {
     parts,
     unverifiedReason: `a ${algorithm.name} cannot be combined from ranges written at offsets: use concurrency 1`,
@@ -101,33 +103,37 @@ const mismatch = (opened: OpenedDownload, what: string, received: number): never
   );
 };
 
-/** The whole-object check once every part is in: combined CRCs, or the COMPOSITE's part list and layout. */
-function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected }: Plan, sequentialState?: any) {
+/**
+ * The whole-object check once every part is in. `wholeState`: the digest state of the whole object
+ * (hashed in delivery order, or combined from the parts' CRCs); a COMPOSITE checks its part list and layout.
+ */
+function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected }: Plan, wholeState?: any) {
   if (!algorithm) return;
   const size = opened.context.objectSize;
-  if (mode === "sequential") {
-    if (base64(algorithm.digest(sequentialState)) !== expected) mismatch(opened, algorithm.name, size);
-  } else if (mode === "combine") {
-    const spec = COMBINABLE[algorithm.name];
-    let crc = BigInt(parts[0].checksumState);
-    for (const part of parts.slice(1))
-      crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
-    const state = spec.width === 64 ? crc : Number(crc);
-    if (base64(algorithm.digest(state)) !== expected) mismatch(opened, algorithm.name, size);
-  } else {
+  let checked = algorithm.name as string;
+  if (mode === "parts") {
     // COMPOSITE: the checksum of the parts' checksums (their raw bytes, in order), and parts that
     // tile the object exactly.
-    let state = algorithm.init();
+    wholeState = algorithm.init();
     parts.forEach((part, index) => {
       if (part.start !== (index ? parts[index - 1].end + 1 : 0)) mismatch(opened, "part layout", size);
-      state = algorithm.update(
-        state,
+      wholeState = algorithm.update(
+        wholeState,
         Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)),
       );
     });
     if (parts.at(-1)!.end !== size - 1) mismatch(opened, "part layout", size);
-    if (base64(algorithm.digest(state)) !== expected) mismatch(opened, `${algorithm.name} of the part checksums`, size);
+    checked += " of the part checksums";
   }
+  if (base64(algorithm.digest(wholeState)) !== expected) mismatch(opened, checked, size);
+}
+
+/** The whole object's CRC from its parts' CRCs (mode "combine"), as the algorithm's state. */
+function combinedState({ parts, algorithm }: Plan) {
+  const spec = COMBINABLE[algorithm!.name];
+  let crc = BigInt(parts[0].checksumState);
+  for (const part of parts.slice(1)) crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
+  return spec.width === 64 ? crc : Number(crc);
 }
 
 /**
@@ -209,10 +215,11 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
 export function downloadParallel(opened: OpenedDownload): Download {
   const { context, first } = opened;
   const { concurrency, partSize } = opened.parallel!;
-  const planned = plan(opened, true);
+  const planned = plan(opened);
   const { parts, algorithm } = planned;
   let head = 0;
-  let sequentialState = planned.mode === "sequential" ? algorithm!.init() : undefined;
+  const hashInOrder = planned.mode === "sequential";
+  let sequentialState = hashInOrder ? algorithm!.init() : undefined;
   // Who waits for what: the consumer for bytes (or a part done), a held writer for room in its
   // ring, a worker for the head to move. Each waits on its own signal, so a 16 KiB chunk wakes the
   // consumer only, not every worker; a failure wakes everyone.
@@ -268,7 +275,7 @@ export function downloadParallel(opened: OpenedDownload): Download {
             const length = Math.min(part.written - part.delivered, partSize - offset, DELIVERY_CHUNK);
             const chunk = part.ring!.slice(offset, offset + length);
             part.delivered += length;
-            if (sequentialState) sequentialState = algorithm!.update(sequentialState, chunk);
+            if (hashInOrder) sequentialState = algorithm!.update(sequentialState, chunk);
             drained.notify();
             return controller.enqueue(chunk);
           }
@@ -327,8 +334,8 @@ export async function downloadPartsTo(
   opened: OpenedDownload,
   write: (chunk: Uint8Array, offset: number) => Promise<unknown>,
 ): Promise<Pick<Download, "verified" | "unverifiedReason">> {
-  const planned = plan(opened, false);
+  const planned = plan(opened, COMBINABLE);
   await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;
-  verifyWhole(opened, planned);
+  verifyWhole(opened, planned, planned.mode === "combine" ? combinedState(planned) : undefined);
   return verifiedAs(planned);
 }

@@ -456,7 +456,7 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     );
   });
 
-  test("every full-object checksum is verified across ranges by CRC combination (crc64nvme, crc32c, crc32) or in order (sha256)", async () => {
+  test("every full-object checksum is verified across parallel ranges, hashed in delivery order (crc64nvme, crc32c, crc32, sha256)", async () => {
     const data = randomData(3 * MiB + 777, 42);
     const all = srv.put("sum.bin", data, { all: true }).checksums;
     for (const name of ["crc64nvme", "crc32c", "crc32", "sha256"]) {
