@@ -421,7 +421,7 @@ test("bad options and bad state are InputErrors that name the field", async () =
 // Bounded and incremental listings, filters, the state format
 
 /** Polls until hasMore is false; returns the keys and the requests of each poll. */
-test("a version 2 state written by the first v2 release still loads and keeps its versions (digests and encoding pinned)", async () => {
+test("a version 2 state of the first v2 release still loads and keeps its versions (digests pinned)", async () => {
   // Written by the trigger as first released with state version 2: two files polled once.
   const written: TriggerState = {
     version: 2,
