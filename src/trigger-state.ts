@@ -155,12 +155,11 @@ function upgradeVersion1(state: Record<string, any>, refuse: () => never): Loade
   const { floor, seen } = state;
   if (!isPosition(floor) || !Array.isArray(seen)) refuse();
   const loaded: LoadedState = { floor, newest: null, seen: new Map(), incrementalPolls: 0 };
-  let newest = -Infinity;
   for (const entry of seen) {
     if (!Array.isArray(entry) || entry.length != 2 || !isPosition(entry[0]) || !isString(entry[1])) refuse();
     const time = positionTime(entry[0]);
     loaded.seen.set(versionKey(keyDigest(entry[0].slice(ISO_LENGTH)), entry[1]), secondOf(time));
-    if (time > newest) loaded.newest = toPosition((newest = time));
+    if (!(loaded.newest! >= toPosition(time))) loaded.newest = toPosition(time); // null >= anything: false
   }
   return loaded;
 }
