@@ -10,11 +10,10 @@
 // bundle of an app that uses downloadFile only: the CPU cost is the same on JS's one thread.) A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
 // are fetched by partNumber, whose responses carry each part's own checksum and byte range.
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
-import type { Download, OpenedDownload } from "./download.ts";
-import { DownloadError } from "./errors.ts";
-import { openRange, type RangeReader } from "./range-reader.ts";
+import type { Download, InOrderSource, OpenedDownload } from "./download.ts";
+import { downloadError, openRange, type RangeReader } from "./range-reader.ts";
 import type { GetObjectResult } from "./types.ts";
-import { base64, chooseChecksum, type ChecksumAlgorithm } from "./verify.ts";
+import { checkDigest, type ChecksumAlgorithm } from "./verify.ts";
 
 // Chunks the in-order body hands out: small copies die young (see downloadParallel).
 const DELIVERY_CHUNK = 16 * 1024;
@@ -60,9 +59,8 @@ interface Plan {
 }
 
 /** `combinable`: the CRCs that can be combined from parts written at offsets; none for the in-order body. */
-function plan({ context, first, parallel }: OpenedDownload, combinable?: Record<string, CrcSpec>): Plan {
+function plan({ context, choice, parallel }: OpenedDownload, combinable?: Record<string, CrcSpec>): Plan {
   const { objectSize } = context;
-  const choice = chooseChecksum(first);
   const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
     index,
     start,
@@ -93,39 +91,23 @@ function plan({ context, first, parallel }: OpenedDownload, combinable?: Record<
   };
 }
 
-const mismatch = (opened: OpenedDownload, what: string, received: number): never => {
-  const { options, downloadSize } = opened.context;
-  throw new DownloadError(
-    "ChecksumMismatch",
-    `${options.bucket}/${options.key}: ChecksumMismatch (${what}) after ${received} of ${downloadSize} bytes`,
-    received,
-    downloadSize,
-  );
-};
-
 /**
- * The whole-object check once every part is in. `wholeState`: the digest state of the whole object
- * (hashed in delivery order, or combined from the parts' CRCs); a COMPOSITE checks its part list and layout.
+ * A COMPOSITE checksum's whole-object check once every part is in (each part was checked as it
+ * ended): parts that tile the object exactly, and the checksum of the parts' checksums (their raw
+ * bytes, in order).
  */
-function verifyWhole(opened: OpenedDownload, { parts, algorithm, mode, expected }: Plan, wholeState?: any) {
-  if (!algorithm) return;
-  const size = opened.context.objectSize;
-  let checked = algorithm.name as string;
-  if (mode === "parts") {
-    // COMPOSITE: the checksum of the parts' checksums (their raw bytes, in order), and parts that
-    // tile the object exactly.
-    wholeState = algorithm.init();
-    parts.forEach((part, index) => {
-      if (part.start !== (index ? parts[index - 1].end + 1 : 0)) mismatch(opened, "part layout", size);
-      wholeState = algorithm.update(
-        wholeState,
-        Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)),
-      );
-    });
-    if (parts.at(-1)!.end !== size - 1) mismatch(opened, "part layout", size);
-    checked += " of the part checksums";
+function verifyParts({ context }: OpenedDownload, { parts, algorithm, mode, expected }: Plan) {
+  if (mode !== "parts") return;
+  const size = context.objectSize;
+  let state = algorithm!.init();
+  let next = 0;
+  for (const part of parts) {
+    if (part.start !== next) throw downloadError(context, "ChecksumMismatch", size, " (part layout)");
+    next = part.end + 1;
+    state = algorithm!.update(state, Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)));
   }
-  if (base64(algorithm.digest(wholeState)) !== expected) mismatch(opened, checked, size);
+  if (next !== size) throw downloadError(context, "ChecksumMismatch", size, " (part layout)");
+  checkDigest(context, algorithm!, state, expected, size, `${algorithm!.name} of the part checksums`);
 }
 
 /** The whole object's CRC from its parts' CRCs (mode "combine"), as the algorithm's state. */
@@ -166,12 +148,8 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
       part.expected = response.checksums[algorithm!.name as "crc32"];
       if (!(part.end >= part.start) || !part.expected || /-/.test(part.expected)) {
         response.body.cancel().catch(() => {});
-        throw new DownloadError(
-          "InvalidResponse",
-          `${options.bucket}/${options.key}: part ${part.partNumber} came without its range or its ${algorithm!.name}`,
-          loaded,
-          objectSize,
-        );
+        const why = `: no byte range or no ${algorithm!.name}`;
+        throw downloadError(context, "InvalidResponse", loaded, why, ` (part ${part.partNumber})`);
       }
     }
     const reader = openRange(context, part.start, part.end, response);
@@ -185,8 +163,8 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
       await sink.write(part, chunk, offset);
     }
     readers.delete(reader);
-    if (mode === "parts" && base64(algorithm!.digest(part.checksumState)) !== part.expected)
-      mismatch(opened, `${algorithm!.name} of part ${part.partNumber}`, loaded);
+    const what = `${algorithm?.name} of part ${part.partNumber}`;
+    if (mode === "parts") checkDigest(context, algorithm!, part.checksumState, part.expected, loaded, what);
   };
 
   const worker = async () => {
@@ -211,15 +189,12 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
   return { finished, fail, failed: () => failure };
 }
 
-/** A parallel download delivered in order through `body`: at most `concurrency` parts are held. */
-export function downloadParallel(opened: OpenedDownload): Download {
-  const { context, first } = opened;
+/** A parallel download's bytes in order (for downloadFile's body): at most `concurrency` parts are held. */
+export function partsInOrder(opened: OpenedDownload): InOrderSource {
   const { concurrency, partSize } = opened.parallel!;
   const planned = plan(opened);
-  const { parts, algorithm } = planned;
+  const { parts } = planned;
   let head = 0;
-  const hashInOrder = planned.mode === "sequential";
-  let sequentialState = hashInOrder ? algorithm!.init() : undefined;
   // Who waits for what: the consumer for bytes (or a part done), a held writer for room in its
   // ring, a worker for the head to move. Each waits on its own signal, so a 16 KiB chunk wakes the
   // consumer only, not every worker; a failure wakes everyone.
@@ -258,51 +233,42 @@ export function downloadParallel(opened: OpenedDownload): Download {
   });
   run.finished.then(notifyAll, notifyAll);
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        for (;;) {
-          const failed = run.failed();
-          if (failed) throw failed.reason;
-          const part = parts[head];
-          if (!part) {
-            await run.finished;
-            verifyWhole(opened, planned, sequentialState);
-            return controller.close();
-          }
-          if (part.written > part.delivered) {
-            const offset = part.delivered % partSize;
-            const length = Math.min(part.written - part.delivered, partSize - offset, DELIVERY_CHUNK);
-            const chunk = part.ring!.slice(offset, offset + length);
-            part.delivered += length;
-            if (hashInOrder) sequentialState = algorithm!.update(sequentialState, chunk);
-            drained.notify();
-            return controller.enqueue(chunk);
-          }
-          if (part.done) {
-            if (part.ring) spareRings.push(part.ring);
-            part.ring = undefined;
-            head++;
-            headMoved.notify();
-            continue;
-          }
-          await received.wait;
-        }
-      },
-      cancel(reason) {
-        run.fail(reason);
-        notifyAll();
-      },
-    },
-    { highWaterMark: 0 },
-  );
   run.finished.catch(() => {}); // read through body; an unread failure is not an unhandled rejection
   return {
-    body,
-    size: context.objectSize,
-    etag: context.etag,
-    contentType: first.contentType,
-    lastModified: first.lastModified,
+    async read() {
+      for (;;) {
+        const failed = run.failed();
+        if (failed) throw failed.reason;
+        const part = parts[head];
+        if (!part) {
+          await run.finished;
+          verifyParts(opened, planned);
+          return undefined;
+        }
+        if (part.written > part.delivered) {
+          const offset = part.delivered % partSize;
+          const length = Math.min(part.written - part.delivered, partSize - offset, DELIVERY_CHUNK);
+          part.delivered += length;
+          drained.notify();
+          return part.ring!.slice(offset, offset + length);
+        }
+        if (part.done) {
+          if (part.ring) spareRings.push(part.ring);
+          part.ring = undefined;
+          head++;
+          headMoved.notify();
+          continue;
+        }
+        await received.wait;
+      }
+    },
+    cancel(reason) {
+      run.fail(reason);
+      notifyAll();
+    },
+    // The whole object's digest is computed as the body delivers (a COMPOSITE: per part, above).
+    algorithm: planned.mode === "sequential" ? planned.algorithm : undefined,
+    expected: planned.expected,
     ...verifiedAs(planned),
   };
 }
@@ -336,6 +302,9 @@ export async function downloadPartsTo(
 ): Promise<Pick<Download, "verified" | "unverifiedReason">> {
   const planned = plan(opened, COMBINABLE);
   await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;
-  verifyWhole(opened, planned, planned.mode === "combine" ? combinedState(planned) : undefined);
+  const { context } = opened;
+  if (planned.mode === "combine")
+    checkDigest(context, planned.algorithm!, combinedState(planned), planned.expected, context.objectSize);
+  verifyParts(opened, planned);
   return verifiedAs(planned);
 }

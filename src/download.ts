@@ -2,11 +2,10 @@
 // without ever splicing two versions, and verify length and S3 checksums. Never a silent short or
 // wrong body. With concurrency > 1, ranges are fetched in parallel (download-parallel.ts).
 import type { S3Client } from "./client.ts";
-import { downloadParallel } from "./download-parallel.ts";
-import { DownloadError } from "./errors.ts";
+import { partsInOrder } from "./download-parallel.ts";
 import { openRange, rangeBounds, type DownloadContext } from "./range-reader.ts";
 import type { GetObjectParams, GetObjectResult, RequestOptions, SseCustomerKey } from "./types.ts";
-import { base64, chooseChecksum } from "./verify.ts";
+import { checkDigest, chooseChecksum, type ChecksumAlgorithm, type ChecksumChoice } from "./verify.ts";
 
 export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   bucket: string;
@@ -61,6 +60,8 @@ export interface OpenedDownload {
   context: DownloadContext;
   /** The first response: the whole object (or the caller's range), with checksum mode. */
   first: GetObjectResult;
+  /** The checksum the first response offers (chooseChecksum). */
+  choice: ChecksumChoice;
   /** Ranges in parallel: concurrency > 1, no caller range, and more than one part (or a multipart COMPOSITE). */
   parallel?: { concurrency: number; partSize: number };
 }
@@ -91,11 +92,11 @@ export async function openDownload(
   };
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
   const partSize = Math.max(1, Math.floor(options.partSize ?? 8 * 1024 * 1024));
+  const choice = chooseChecksum(first);
   // A multipart COMPOSITE checksum is checkable only part by part: with concurrency > 1 such an
   // object is fetched by its parts even when it is smaller than partSize.
-  const compositeParts = chooseChecksum(first).parts ?? 0;
-  const parallel = concurrency > 1 && !options.range && (first.size > partSize || compositeParts > 0);
-  return { context, first, parallel: parallel ? { concurrency, partSize } : undefined };
+  const parallel = concurrency > 1 && !options.range && (first.size > partSize || !!choice.parts);
+  return { context, first, choice, parallel: parallel ? { concurrency, partSize } : undefined };
 }
 
 /**
@@ -106,54 +107,76 @@ export async function openDownload(
  */
 export async function downloadFile(client: Pick<S3Client, "getObject">, options: DownloadOptions): Promise<Download> {
   const opened = await openDownload(client, options);
-  return opened.parallel ? downloadParallel(opened) : downloadSequential(opened);
+  return opened.parallel ? inOrderDownload(opened, partsInOrder(opened)) : downloadSequential(opened);
 }
 
-/** One connection (resumed as needed) delivering the whole download in order. */
-export function downloadSequential({ context, first }: OpenedDownload): Download {
-  const { options, downloadStart: start, downloadSize: total, objectSize } = context;
-  // S3 sends a checksum only for the whole object (never for a range).
-  const wholeObject = start === 0 && total === objectSize;
-  const choice = wholeObject
-    ? chooseChecksum(first)
-    : { unverifiedReason: "a range (S3 sends checksums of whole objects only)" };
-  if (choice.parts) choice.unverifiedReason = "a COMPOSITE checksum is checked per part only: set concurrency > 1";
-  const algorithm = choice.parts ? undefined : choice.algorithm;
+/** What an in-order body delivers from: one range (sequential) or parts put in order (parallel). */
+export interface InOrderSource extends Pick<Download, "verified" | "unverifiedReason"> {
+  /** The next bytes in order, undefined at the end (after every check but the digest's). */
+  read(): Promise<Uint8Array | undefined>;
+  cancel(reason: unknown): void;
+  /** The whole download's digest, computed over the bytes as they are delivered. */
+  algorithm?: ChecksumAlgorithm;
+  expected?: string;
+}
+
+/**
+ * The body of an in-order download (sequential or parallel): pull-based, so the network is read
+ * only when the consumer asks for bytes (backpressure); at the end a digest that differs from S3's
+ * errors the body with DownloadError ChecksumMismatch instead of closing it.
+ */
+function inOrderDownload({ context, first }: OpenedDownload, source: InOrderSource): Download {
+  const { algorithm } = source;
   let state = algorithm?.init();
-  let received = 0;
-  const range = openRange(context, start, start + total - 1, first);
+  let delivered = 0;
   const body = new ReadableStream<Uint8Array>(
     {
-      // Pull-based: the network is read only when the consumer asks for bytes (backpressure).
       async pull(controller) {
-        const chunk = await range.read();
-        if (chunk) {
-          received += chunk.length;
-          if (algorithm) state = algorithm.update(state, chunk);
-          options.onProgress?.({ loaded: received, total });
-          return controller.enqueue(chunk);
+        const chunk = await source.read();
+        if (!chunk) {
+          if (algorithm) checkDigest(context, algorithm, state, source.expected, delivered);
+          return controller.close();
         }
-        if (algorithm && base64(algorithm.digest(state)) !== choice.expected)
-          throw new DownloadError(
-            "ChecksumMismatch",
-            `${options.bucket}/${options.key}: ChecksumMismatch (${algorithm.name}) ` +
-              `after ${received} of ${total} bytes`,
-            received,
-            total,
-          );
-        controller.close();
+        delivered += chunk.length;
+        if (algorithm) state = algorithm.update(state, chunk);
+        controller.enqueue(chunk);
       },
-      cancel: (reason) => range.cancel(reason),
+      cancel: (reason) => source.cancel(reason),
     },
     { highWaterMark: 0 },
   );
   return {
     body,
-    size: total,
+    size: context.downloadSize,
     etag: context.etag,
     contentType: first.contentType,
     lastModified: first.lastModified,
-    verified: algorithm?.name,
-    unverifiedReason: algorithm ? undefined : choice.unverifiedReason,
+    verified: source.verified,
+    unverifiedReason: source.unverifiedReason,
   };
+}
+
+/** One connection (resumed as needed) delivering the whole download in order. */
+export function downloadSequential(opened: OpenedDownload): Download {
+  const { context, first, choice } = opened;
+  const { options, downloadStart: start, downloadSize: total, objectSize } = context;
+  const range = openRange(context, start, start + total - 1, first);
+  let received = 0;
+  const source: InOrderSource = {
+    async read() {
+      const chunk = await range.read();
+      if (chunk) options.onProgress?.({ loaded: (received += chunk.length), total });
+      return chunk;
+    },
+    cancel: (reason) => range.cancel(reason),
+  };
+  // S3 sends a checksum only for the whole object (never for a range).
+  if (start || total !== objectSize) source.unverifiedReason = "a range (S3 sends checksums of whole objects only)";
+  else if (choice.parts) source.unverifiedReason = "a COMPOSITE checksum is checked per part only: set concurrency > 1";
+  else if (choice.algorithm) {
+    source.algorithm = choice.algorithm;
+    source.expected = choice.expected;
+    source.verified = choice.algorithm.name;
+  } else source.unverifiedReason = choice.unverifiedReason;
+  return inOrderDownload(opened, source);
 }

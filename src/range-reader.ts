@@ -31,6 +31,24 @@ export interface RangeReader {
 const STALLED = Symbol("stalled");
 
 /**
+ * The one DownloadError message: the object, `where` in it, the code and why, and how far the
+ * download got ("b/k (bytes 0-99): Truncated after 40 of 100 bytes").
+ */
+export const downloadError = (
+  context: DownloadContext,
+  code: DownloadError["code"],
+  received: number,
+  why = "",
+  where = "",
+) =>
+  new DownloadError(
+    code,
+    `${context.options.bucket}/${context.options.key}${where}: ${code}${why} after ${received} of ${context.downloadSize} bytes`,
+    received,
+    context.downloadSize,
+  );
+
+/**
  * Bytes `start`..`end` (inclusive, object offsets) of the pinned version, exactly: a connection
  * that breaks, ends early or stalls is resumed from the first byte not yet received (Range +
  * If-Match), up to maxResumes times. Every response is checked before its bytes are used: the
@@ -59,15 +77,9 @@ export function openRange(context: DownloadContext, start: number, end: number, 
   let finished = false;
   let cancelled: { reason: unknown } | undefined;
 
-  const fail = (code: DownloadError["code"], why = ""): never => {
-    const at = start - context.downloadStart + received;
-    const range = length === objectSize ? "" : ` (bytes ${start}-${end})`;
-    throw new DownloadError(
-      code,
-      `${options.bucket}/${options.key}${range}: ${code}${why} after ${at} of ${context.downloadSize} bytes`,
-      at,
-      context.downloadSize,
-    );
+  const fail = (code: DownloadError["code"], why?: string): never => {
+    const where = length === objectSize ? "" : ` (bytes ${start}-${end})`;
+    throw downloadError(context, code, start - context.downloadStart + received, why, where);
   };
 
   const accept = (response: GetObjectResult) => {

@@ -2,9 +2,10 @@
 // S3 sends x-amz-checksum-* (with checksum mode) only on a whole-object GET or HEAD: a FULL_OBJECT
 // value is a digest of every byte; a COMPOSITE value ("<base64>-N") is a digest of the N parts'
 // digests, checkable only part by part (see download-parallel.ts). SHA-1 is not implemented here.
-import { crc32, crc32c, crcBytes } from "./checksum.ts";
+import { base64, crc32, crc32c, crcBytes } from "./checksum.ts";
 import { crc64Bytes, crc64nvme } from "./crc64.ts";
 import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
+import { downloadError, type DownloadContext } from "./range-reader.ts";
 import type { ObjectMetadata } from "./types.ts";
 
 export type ChecksumName = "crc64nvme" | "crc32c" | "crc32" | "sha256";
@@ -50,5 +51,18 @@ export function chooseChecksum(response: Pick<ObjectMetadata, "checksums" | "che
   return { unverifiedReason: names.length ? `no supported checksum (only ${names})` : "no checksum sent" };
 }
 
-/** Base64 of digest bytes, as S3 carries checksums in headers. */
-export { base64 } from "./checksum.ts";
+/**
+ * The one digest check of a download: a digest that is not the expected base64 value throws
+ * DownloadError ChecksumMismatch naming `what` was checked, after `received` bytes.
+ */
+export function checkDigest(
+  context: DownloadContext,
+  algorithm: ChecksumAlgorithm,
+  state: any,
+  expected: string | undefined,
+  received: number,
+  what: string = algorithm.name,
+) {
+  if (base64(algorithm.digest(state)) !== expected)
+    throw downloadError(context, "ChecksumMismatch", received, ` (${what})`);
+}
