@@ -7,7 +7,8 @@
 // algorithm). Writes at offsets compute each part's CRC as it arrives and combine the parts' CRCs
 // (crc-combine.ts) into the whole object's CRC32/CRC32C/CRC64NVME; a SHA-256 cannot be combined and
 // is reported unverified there. (Combining only where it is needed keeps crc-combine.ts out of the
-// bundle of an app that uses downloadFile only: the CPU cost is the same on JS's one thread.) A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
+// bundle of an app that uses downloadFile only: the CPU cost is the same on JS's one thread.)
+// A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
 // are fetched by partNumber, whose responses carry each part's own checksum and byte range.
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
 import type { Download, InOrderSource, OpenedDownload } from "./download.ts";
@@ -52,7 +53,7 @@ interface PartSink {
 interface Plan {
   parts: Part[];
   algorithm?: ChecksumAlgorithm;
-  /** "combine": part CRCs combined (at offsets); "parts": COMPOSITE, per part; "sequential": hashed in delivery order. */
+  /** "combine": part CRCs combined (at offsets); "parts": COMPOSITE, per part; "sequential": hashed as delivered. */
   mode?: "combine" | "parts" | "sequential";
   expected?: string;
   unverifiedReason?: string;
@@ -104,7 +105,10 @@ function verifyParts({ context }: OpenedDownload, { parts, algorithm, mode, expe
   for (const part of parts) {
     if (part.start !== next) throw downloadError(context, "ChecksumMismatch", size, " (part layout)");
     next = part.end + 1;
-    state = algorithm!.update(state, Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)));
+    state = algorithm!.update(
+      state,
+      Uint8Array.from(atob(part.expected!), (char) => char.charCodeAt(0)),
+    );
   }
   if (next !== size) throw downloadError(context, "ChecksumMismatch", size, " (part layout)");
   checkDigest(context, algorithm!, state, expected, size, `${algorithm!.name} of the part checksums`);

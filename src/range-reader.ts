@@ -43,7 +43,8 @@ export const downloadError = (
 ) =>
   new DownloadError(
     code,
-    `${context.options.bucket}/${context.options.key}${where}: ${code}${why} after ${received} of ${context.downloadSize} bytes`,
+    `${context.options.bucket}/${context.options.key}${where}: ${code}${why} ` +
+      `after ${received} of ${context.downloadSize} bytes`,
     received,
     context.downloadSize,
   );
