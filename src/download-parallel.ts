@@ -59,8 +59,7 @@ interface Plan {
   unverifiedReason?: string;
 }
 
-/** `combinable`: the CRCs that can be combined from parts written at offsets; none for the in-order body. */
-function plan({ context, choice, parallel }: OpenedDownload, combinable?: Record<string, CrcSpec>): Plan {
+function plan({ context, choice, parallel }: OpenedDownload): Plan {
   const { objectSize } = context;
   const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
     index,
@@ -84,12 +83,7 @@ function plan({ context, choice, parallel }: OpenedDownload, combinable?: Record
   for (let start = 0; start < objectSize; start += partSize)
     parts.push(newPart(parts.length, start, Math.min(start + partSize, objectSize) - 1));
   if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
-  if (!combinable) return { parts, algorithm, expected, mode: "sequential" };
-  if (combinable[algorithm.name]) return { parts, algorithm, expected, mode: "combine" };
-  return {
-    parts,
-    unverifiedReason: `a ${algorithm.name} cannot be combined from ranges written at offsets: use concurrency 1`,
-  };
+  return { parts, algorithm, expected, mode: "sequential" };
 }
 
 /**
@@ -304,7 +298,16 @@ export async function downloadPartsTo(
   opened: OpenedDownload,
   write: (chunk: Uint8Array, offset: number) => Promise<unknown>,
 ): Promise<Pick<Download, "verified" | "unverifiedReason">> {
-  const planned = plan(opened, COMBINABLE);
+  const planned = plan(opened);
+  const { algorithm } = planned;
+  if (planned.mode === "sequential") {
+    // Writes at offsets are not in order: a CRC is combined from the parts' CRCs; a SHA-256 cannot be.
+    if (COMBINABLE[algorithm!.name]) planned.mode = "combine";
+    else {
+      planned.algorithm = planned.mode = undefined;
+      planned.unverifiedReason = `a ${algorithm!.name} cannot be combined from ranges written at offsets: use concurrency 1`;
+    }
+  }
   await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;
   const { context } = opened;
   if (planned.mode === "combine")
