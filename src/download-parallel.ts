@@ -22,7 +22,6 @@ const DELIVERY_CHUNK = 16 * 1024;
 const COMBINABLE: Record<string, CrcSpec> = { crc32: CRC32_SPEC, crc32c: CRC32C_SPEC, crc64nvme: CRC64NVME_SPEC };
 
 interface Part {
-  index: number;
   /** Object offsets (inclusive); for a partNumber part, known once its response came. */
   start: number;
   end: number;
@@ -61,8 +60,7 @@ interface Plan {
 
 function plan({ context, choice, parallel }: OpenedDownload): Plan {
   const { objectSize } = context;
-  const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
-    index,
+  const newPart = (start: number, end: number, partNumber?: number): Part => ({
     start,
     end,
     partNumber,
@@ -75,13 +73,13 @@ function plan({ context, choice, parallel }: OpenedDownload): Plan {
   const { algorithm, expected } = choice;
   if (algorithm && choice.parts) {
     // The object's own parts: their sizes are learned from each partNumber response.
-    const parts = Array.from({ length: choice.parts }, (_, index) => newPart(index, NaN, NaN, index + 1));
+    const parts = Array.from({ length: choice.parts }, (_, index) => newPart(NaN, NaN, index + 1));
     return { parts, algorithm, expected, mode: "parts" };
   }
   const partSize = parallel!.partSize;
   const parts: Part[] = [];
   for (let start = 0; start < objectSize; start += partSize)
-    parts.push(newPart(parts.length, start, Math.min(start + partSize, objectSize) - 1));
+    parts.push(newPart(start, Math.min(start + partSize, objectSize) - 1));
   if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
   return { parts, algorithm, expected, mode: "sequential" };
 }
@@ -136,8 +134,8 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
   options.signal?.addEventListener("abort", onAbort);
   if (mode === "parts") first.body.cancel().catch(() => {});
 
-  const fetchPart = async (part: Part) => {
-    let response: GetObjectResult | undefined = part.index === 0 && mode !== "parts" ? first : undefined;
+  const fetchPart = async (part: Part, index: number) => {
+    let response: GetObjectResult | undefined = index === 0 && mode !== "parts" ? first : undefined;
     if (part.partNumber) {
       response = await client.getObject({ ...request, partNumber: part.partNumber, checksumMode: true, ifMatch: etag });
       const range = response.contentRange ?? (response.status === 200 ? { start: 0, end: objectSize - 1 } : undefined);
@@ -167,10 +165,11 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
 
   const worker = async () => {
     while (!failure && nextIndex < parts.length) {
-      const part = parts[nextIndex++];
-      await sink.mayStart(part.index);
+      const index = nextIndex++;
+      const part = parts[index];
+      await sink.mayStart(index);
       if (failure) return;
-      await fetchPart(part);
+      await fetchPart(part, index);
       part.done = true;
       sink.partDone?.(part);
     }
