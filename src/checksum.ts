@@ -65,22 +65,36 @@ export const reflectedCrc = (polynomialHigh: number, polynomialLow: number) => {
   };
 };
 
+export const advanceCrc32 = /* @__PURE__ */ reflectedCrc(0, 0xedb88320 | 0);
+export const advanceCrc32c = /* @__PURE__ */ reflectedCrc(0, 0x82f63b78 | 0);
+
 /**
  * An incremental 32-bit CRC: the state IS the CRC of the bytes so far (0 or undefined for none, as
  * ~undefined == ~0), so `crc(crc(0, a), b) === crc(0, a ++ b)`.
  */
-const reflectedCrc32 = (polynomial: number) => {
-  const advance = reflectedCrc(0, polynomial);
-  return (state: number | undefined, bytes: Uint8Array): number => ~advance({ high: 0, low: ~state! }, bytes).low >>> 0;
-};
+const crc32Of =
+  (advance: ReturnType<typeof reflectedCrc>) =>
+  (state: number | undefined, bytes: Uint8Array): number =>
+    ~advance({ high: 0, low: ~state! }, bytes).low >>> 0;
 
 /** crc32(state, bytes) -> state; start from 0. */
-export const crc32 = /* @__PURE__ */ reflectedCrc32(0xedb88320 | 0);
+export const crc32 = /* @__PURE__ */ crc32Of(advanceCrc32);
 /** crc32c(state, bytes) -> state; start from 0. */
-export const crc32c = /* @__PURE__ */ reflectedCrc32(0x82f63b78 | 0);
+export const crc32c = /* @__PURE__ */ crc32Of(advanceCrc32c);
 
 /** A CRC's 4 big-endian bytes: S3 sends their base64. */
 export const crcBytes = (crc: number) => [24, 16, 8, 0].map((shift) => (crc >>> shift) & 255);
+
+/**
+ * A CRC as a download's incremental digest (verify.ts): the state is the register (the CRC
+ * inverted: init and xor-out are all ones), the digest the CRC's big-endian bytes. No conversion
+ * per chunk, and no BigInt for CRC64NVME.
+ */
+export const crcDigest = (width: 32 | 64, advance: ReturnType<typeof reflectedCrc>) => ({
+  init: (): CrcRegister => ({ high: width === 64 ? -1 : 0, low: -1 }),
+  update: advance,
+  digest: ({ high, low }: CrcRegister) => [...(width === 64 ? crcBytes(~high) : []), ...crcBytes(~low)],
+});
 
 /** Base64 of digest bytes, as S3 carries checksums in headers. */
 export const base64 = (bytes: Uint8Array | number[]) => btoa(String.fromCharCode(...bytes));

@@ -5,12 +5,12 @@
 // appears only at the edges.
 import { crcBytes, reflectedCrc } from "./checksum.ts";
 
-const advance = /* @__PURE__ */ reflectedCrc(0x9a6c9329 | 0, 0xac4bc9b5 | 0);
+export const advanceCrc64nvme = /* @__PURE__ */ reflectedCrc(0x9a6c9329 | 0, 0xac4bc9b5 | 0);
 
 /** crc64nvme(state, bytes) -> state; start from 0n (or undefined). Incremental: the state is the CRC so far. */
 export function crc64nvme(state: bigint | undefined, bytes: Uint8Array): bigint {
   const inverted = ~(state ?? 0n);
-  const { high, low } = advance(
+  const { high, low } = advanceCrc64nvme(
     { high: Number((inverted >> 32n) & 0xffffffffn), low: Number(inverted & 0xffffffffn) },
     bytes,
   );

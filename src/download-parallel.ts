@@ -11,6 +11,7 @@
 // A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
 // are fetched by partNumber, whose responses carry each part's own checksum and byte range.
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
+import type { CrcRegister } from "./checksum.ts";
 import type { Download, InOrderSource, OpenedDownload } from "./download.ts";
 import { downloadError, openRange, type RangeReader } from "./range-reader.ts";
 import type { GetObjectResult } from "./types.ts";
@@ -106,12 +107,16 @@ function verifyParts({ context }: OpenedDownload, { parts, algorithm, mode, expe
   checkDigest(context, algorithm!, state, expected, size, `${algorithm!.name} of the part checksums`);
 }
 
-/** The whole object's CRC from its parts' CRCs (mode "combine"), as the algorithm's state. */
-function combinedState({ parts, algorithm }: Plan) {
+/** The whole object's CRC from its parts' CRCs (mode "combine"), as the algorithm's state (a CrcRegister). */
+function combinedState({ parts, algorithm }: Plan): CrcRegister {
   const spec = COMBINABLE[algorithm!.name];
-  let crc = BigInt(parts[0].checksumState);
-  for (const part of parts.slice(1)) crc = combineCrc(spec, crc, BigInt(part.checksumState), part.end - part.start + 1);
-  return spec.width === 64 ? crc : Number(crc);
+  const { width } = spec;
+  // The register is the CRC inverted, in two 32-bit halves (a 32-bit CRC's high half is 0).
+  const mask = (1n << BigInt(width)) - 1n;
+  const crcOf = ({ high, low }: CrcRegister) => ((BigInt(~high >>> 0) << 32n) | BigInt(~low >>> 0)) & mask;
+  let crc = crcOf(parts[0].checksumState);
+  for (const part of parts.slice(1)) crc = combineCrc(spec, crc, crcOf(part.checksumState), part.end - part.start + 1);
+  return { high: width === 64 ? ~Number(crc >> 32n) : 0, low: ~Number(crc & 0xffffffffn) };
 }
 
 /**
@@ -304,7 +309,8 @@ export async function downloadPartsTo(
     if (COMBINABLE[algorithm!.name]) planned.mode = "combine";
     else {
       planned.algorithm = planned.mode = undefined;
-      planned.unverifiedReason = `a ${algorithm!.name} cannot be combined from ranges written at offsets: use concurrency 1`;
+      const name = algorithm!.name;
+      planned.unverifiedReason = `a ${name} cannot be combined from ranges written at offsets: use concurrency 1`;
     }
   }
   await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;

@@ -851,6 +851,27 @@ describe("downloadToFile", () => {
     await rm(path);
   });
 
+  test("concurrency > 1: each CRC (crc64nvme, crc32c, crc32) is combined from ranges written at offsets; a wrong one leaves no file", async () => {
+    const data = randomData(3 * MiB + 777, 44);
+    const all = srv.put("pc.bin", data, { all: true }).checksums;
+    const path = join(dir, "pc.bin");
+    for (const name of ["crc64nvme", "crc32c", "crc32"]) {
+      srv.put("pc.bin", data, { checksums: { [name]: all[name] }, checksumType: "FULL_OBJECT" });
+      const r = await downloadToFile(client, { bucket: "b", key: "pc.bin", path, concurrency: 4, partSize: MiB });
+      assert.equal(r.verified, name);
+      same(await readFile(path), data);
+      await rm(path);
+      const bad = Buffer.from(all[name], "base64");
+      bad[bad.length - 1] ^= 1;
+      srv.put("pc.bin", data, { checksums: { [name]: bad.toString("base64") }, checksumType: "FULL_OBJECT" });
+      await assert.rejects(
+        downloadToFile(client, { bucket: "b", key: "pc.bin", path, concurrency: 4, partSize: MiB }),
+        isDownloadError("ChecksumMismatch"),
+      );
+      await assert.rejects(readFile(path), { code: "ENOENT" });
+    }
+  });
+
   test("concurrency > 1: a SHA-256 of the whole object cannot be combined from offsets: reported unverified, not passed silently", async () => {
     const data = randomData(2 * MiB, 17);
     srv.put("ps.bin", data, { checksums: { sha256: require_sha256(data) } });
