@@ -12,6 +12,10 @@ const deps = Object.keys(JSON.parse(readFileSync(here("package.json"), "utf8")).
 const missing = deps.filter((d) => !existsSync(here(`node_modules/${d}/package.json`)));
 if (missing.length) {
   console.log(`bench: installing competitors (missing: ${missing.join(", ")}) with npm ci in bench/ …`);
-  const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: here("."), stdio: "inherit", shell: process.platform == "win32" });
+  const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], {
+    cwd: here("."),
+    stdio: "inherit",
+    shell: process.platform == "win32",
+  });
   if (r.status) process.exit(r.status ?? 1);
 }

@@ -28,8 +28,8 @@ export interface Case {
 }
 
 export interface BenchOptions {
-  rounds?: number;   // interleaved rounds (default 15)
-  sliceMs?: number;  // time per contender per round (default 150)
+  rounds?: number; // interleaved rounds (default 15)
+  sliceMs?: number; // time per contender per round (default 150)
   warmupMs?: number; // per contender, before the rounds (default 300)
   /** "op": report ops/s first; "page": report ms/op first (one op = one page). */
   unit?: "op" | "page";
@@ -46,10 +46,10 @@ export interface BenchOptions {
 
 export interface ContenderResult {
   name: string;
-  opsPerSec: number;  // median over rounds
-  msPerOp: number;    // 1000 / opsPerSec
-  spreadPct: number;  // (p75 - p25) / median of the per-round rates, in %
-  rounds: number[];   // per-round ops/s
+  opsPerSec: number; // median over rounds
+  msPerOp: number; // 1000 / opsPerSec
+  spreadPct: number; // (p75 - p25) / median of the per-round rates, in %
+  rounds: number[]; // per-round ops/s
 }
 
 export interface CaseResult {
@@ -68,22 +68,32 @@ export interface CaseResult {
 const gc: (() => void) | undefined = process.env.BENCH_GC == "1" ? (globalThis as { gc?: () => void }).gc : undefined;
 const now = () => performance.now();
 
-interface Slot { c: Contender; run: () => unknown; async: boolean; batch: number; rates: number[]; child?: ChildProcess }
+interface Slot {
+  c: Contender;
+  run: () => unknown;
+  async: boolean;
+  batch: number;
+  rates: number[];
+  child?: ChildProcess;
+}
 
 // A contender ready to time: loaded, and run once, which also tells sync from async (so sync
 // contenders such as aws4 aren't charged an await per op).
 async function slotOf(c: Contender): Promise<Slot> {
-  const run = c.load ? await c.load() : c.run!, first = run(), async = first instanceof Promise;
+  const run = c.load ? await c.load() : c.run!,
+    first = run(),
+    async = first instanceof Promise;
   if (async) await first;
   return { c, run, async, batch: 1, rates: [] };
 }
 
 // In a forked child (isolate): the parent names the contender and asks for warmups and slices.
 const CHILD = process.env.BENCH_ISOLATED_CONTENDER;
-const ask = (p: ChildProcess, m: object) => new Promise<number>((ok, no) => {
-  p.once("message", (r: any) => (r?.error ? no(new Error(r.error)) : ok(r.value)));
-  p.send(m);
-});
+const ask = (p: ChildProcess, m: object) =>
+  new Promise<number>((ok, no) => {
+    p.once("message", (r: any) => (r?.error ? no(new Error(r.error)) : ok(r.value)));
+    p.send(m);
+  });
 
 // One slice's rate, here or in the contender's own process (which then runs this same function).
 const timed = (s: Slot, ms: number): Promise<number> => (s.child ? ask(s.child, { ms }) : (gc?.(), slice(s, ms)));
@@ -97,18 +107,29 @@ async function once(s: Slot): Promise<void> {
 // rather than per op keeps timer overhead out of fast contenders.
 async function slice(s: Slot, ms: number): Promise<number> {
   const { run, batch } = s;
-  let n = 0, t = 0;
+  let n = 0,
+    t = 0;
   const t0 = now();
   if (s.async) {
-    do { for (let i = 0; i < batch; i++) await run(); n += batch; t = now() - t0; } while (t < ms);
+    do {
+      for (let i = 0; i < batch; i++) await run();
+      n += batch;
+      t = now() - t0;
+    } while (t < ms);
   } else {
-    do { for (let i = 0; i < batch; i++) run(); n += batch; t = now() - t0; } while (t < ms);
+    do {
+      for (let i = 0; i < batch; i++) run();
+      n += batch;
+      t = now() - t0;
+    } while (t < ms);
   }
   return (n / t) * 1000;
 }
 
 function quantile(sorted: number[], q: number): number {
-  const p = (sorted.length - 1) * q, lo = Math.floor(p), hi = Math.ceil(p);
+  const p = (sorted.length - 1) * q,
+    lo = Math.floor(p),
+    hi = Math.ceil(p);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (p - lo);
 }
 
@@ -118,21 +139,34 @@ function fmtRate(x: number): string {
 
 function table(rows: string[][]): string {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r, ri) => r.map((c, i) => (i == 0 || i == 1 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ") + (ri == 0 ? "\n" + w.map((n) => "-".repeat(n)).join("  ") : "")).join("\n");
+  return rows
+    .map(
+      (r, ri) =>
+        r.map((c, i) => (i == 0 || i == 1 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ") +
+        (ri == 0 ? "\n" + w.map((n) => "-".repeat(n)).join("  ") : ""),
+    )
+    .join("\n");
 }
 
 export async function runBench(name: string, cases: Case[], o: BenchOptions = {}): Promise<CaseResult[]> {
-  const rounds = o.rounds ?? 15, sliceMs = o.sliceMs ?? 150, warmupMs = o.warmupMs ?? 300, unit = o.unit ?? "op";
+  const rounds = o.rounds ?? 15,
+    sliceMs = o.sliceMs ?? 150,
+    warmupMs = o.warmupMs ?? 300,
+    unit = o.unit ?? "op";
   const slots: Slot[] = [];
   const byCase = new Map<Case, Slot[]>();
   const warm = async (s: Slot) => {
     const t0 = now();
     let n = 0;
-    while (now() - t0 < warmupMs) { await once(s); n++; }
+    while (now() - t0 < warmupMs) {
+      await once(s);
+      n++;
+    }
     s.batch = Math.max(1, Math.round(n / warmupMs));
   };
   if (CHILD) {
-    const [k, c] = JSON.parse(CHILD), x = cases.find((y) => y.name == k)?.contenders.find((y) => y.name == c);
+    const [k, c] = JSON.parse(CHILD),
+      x = cases.find((y) => y.name == k)?.contenders.find((y) => y.name == c);
     if (!x) throw new Error(`isolated contender ${JSON.stringify(CHILD)} not found`);
     const s = await slotOf(x);
     process.on("message", async (m: any) => {
@@ -150,10 +184,13 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
     const list: Slot[] = [];
     for (const c of k.contenders) {
       // Isolated: this script again, which loads and runs only this contender (its run is there).
-      const child = o.isolate ? fork(process.argv[1], process.argv.slice(2), {
-        execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"],
-        env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) },
-      }) : undefined;
+      const child = o.isolate
+        ? fork(process.argv[1], process.argv.slice(2), {
+            execArgv: process.execArgv,
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
+            env: { ...process.env, BENCH_ISOLATED_CONTENDER: JSON.stringify([k.name, c.name]) },
+          })
+        : undefined;
       const s: Slot = child ? { c, run: () => {}, async: true, batch: 1, rates: [], child } : await slotOf(c);
       list.push(s);
       slots.push(s);
@@ -161,8 +198,10 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
     byCase.set(k, list);
   }
 
-  process.stdout.write(`\n# ${name}: ${rounds} interleaved rounds × ${sliceMs} ms per contender (warmup ${warmupMs} ms each)` +
-    `${gc ? ", gc() between slices" : ""}${o.isolate ? ", one process per contender" : ""}\n`);
+  process.stdout.write(
+    `\n# ${name}: ${rounds} interleaved rounds × ${sliceMs} ms per contender (warmup ${warmupMs} ms each)` +
+      `${gc ? ", gc() between slices" : ""}${o.isolate ? ", one process per contender" : ""}\n`,
+  );
   const started = now();
   // Warmup also calibrates the batch size to ~1 ms of work.
   for (const s of slots) s.child ? await ask(s.child, { warm: 1 }) : await warm(s);
@@ -180,19 +219,35 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
     const contenders = byCase.get(k)!.map((s): ContenderResult => {
       const sorted = [...s.rates].sort((a, b) => a - b);
       const med = quantile(sorted, 0.5);
-      return { name: s.c.name, opsPerSec: med, msPerOp: 1000 / med,
-        spreadPct: ((quantile(sorted, 0.75) - quantile(sorted, 0.25)) / med) * 100, rounds: s.rates };
+      return {
+        name: s.c.name,
+        opsPerSec: med,
+        msPerOp: 1000 / med,
+        spreadPct: ((quantile(sorted, 0.75) - quantile(sorted, 0.25)) / med) * 100,
+        rounds: s.rates,
+      };
     });
     const me = contenders.find((c) => c.name == SUBJECT);
-    const ratios: Record<string, number> = {}, pairedRatios: Record<string, number> = {};
-    if (me) for (const c of contenders) if (c !== me) {
-      ratios[c.name] = me.opsPerSec / c.opsPerSec;
-      pairedRatios[c.name] = quantile(me.rounds.map((x, i) => x / c.rounds[i]).sort((a, b) => a - b), 0.5);
-    }
-    const targets = !me ? [] : Object.entries(k.targets ?? {}).map(([vs, min]) => ({ vs, min, ratio: ratios[vs], met: ratios[vs] >= min }));
+    const ratios: Record<string, number> = {},
+      pairedRatios: Record<string, number> = {};
+    if (me)
+      for (const c of contenders)
+        if (c !== me) {
+          ratios[c.name] = me.opsPerSec / c.opsPerSec;
+          pairedRatios[c.name] = quantile(
+            me.rounds.map((x, i) => x / c.rounds[i]).sort((a, b) => a - b),
+            0.5,
+          );
+        }
+    const targets = !me
+      ? []
+      : Object.entries(k.targets ?? {}).map(([vs, min]) => ({ vs, min, ratio: ratios[vs], met: ratios[vs] >= min }));
     results.push({ name: k.name, contenders, ratios, pairedRatios, targets });
 
-    const head = unit == "page" ? ["case", "contender", "ms/page", "pages/s", "±IQR", "s3-edge is", "(paired)"] : ["case", "contender", "ops/s", "µs/op", "±IQR", "s3-edge is", "(paired)"];
+    const head =
+      unit == "page"
+        ? ["case", "contender", "ms/page", "pages/s", "±IQR", "s3-edge is", "(paired)"]
+        : ["case", "contender", "ops/s", "µs/op", "±IQR", "s3-edge is", "(paired)"];
     const rows = [head];
     for (const c of contenders) {
       const ratio = c === me ? "—" : me ? `${ratios[c.name].toFixed(2)}× faster` : "";
@@ -202,16 +257,36 @@ export async function runBench(name: string, cases: Case[], o: BenchOptions = {}
       rows.push([k.name, c.name, a, b, `${c.spreadPct.toFixed(1)}%`, ratio, paired]);
     }
     console.log("\n" + table(rows));
-    for (const t of targets) console.log(`  target: s3-edge ≥ ${t.min}× ${t.vs}: ${t.ratio.toFixed(2)}× (paired ${pairedRatios[t.vs].toFixed(2)}×) ${t.met ? "✓" : "✗ NOT MET"}`);
+    for (const t of targets)
+      console.log(
+        `  target: s3-edge ≥ ${t.min}× ${t.vs}: ${t.ratio.toFixed(2)}× (paired ${pairedRatios[t.vs].toFixed(2)}×) ${t.met ? "✓" : "✗ NOT MET"}`,
+      );
   }
 
   const dir = new URL("./results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.json`, dir);
-  writeFileSync(file, JSON.stringify({
-    name, date: new Date().toISOString(), node: process.version, platform: `${process.platform}-${process.arch}`,
-    cpu: cpus()[0]?.model, cores: cpus().length, rounds, sliceMs, warmupMs, gcBetweenSlices: !!gc, ...o.meta, cases: results,
-  }, null, 2) + "\n");
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        name,
+        date: new Date().toISOString(),
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        cpu: cpus()[0]?.model,
+        cores: cpus().length,
+        rounds,
+        sliceMs,
+        warmupMs,
+        gcBetweenSlices: !!gc,
+        ...o.meta,
+        cases: results,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   console.log(`\nJSON: bench/results/${name}.json`);
   return results;
 }

@@ -29,13 +29,28 @@ const targets = [
 async function measure(contents, loader = "ts") {
   const r = await esbuild.build({
     stdin: { contents, resolveDir: root, loader, sourcefile: "size-entry.ts" },
-    bundle: true, minify: true, format: "esm", platform: "neutral", target: "es2022",
-    write: false, metafile: true, logLevel: "silent",
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
     // Mark node: imports external so they show up in the metafile instead of failing the build.
-    plugins: [{ name: "node-builtins", setup(b) { b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, external: true })); } }],
+    plugins: [
+      {
+        name: "node-builtins",
+        setup(b) {
+          b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, external: true }));
+        },
+      },
+    ],
   });
   const code = r.outputFiles[0].contents;
-  const nodeImports = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.path.startsWith("node:")).map((i) => i.path));
+  const nodeImports = Object.values(r.metafile.outputs).flatMap((o) =>
+    o.imports.filter((i) => i.path.startsWith("node:")).map((i) => i.path),
+  );
   // Modules with code in the output (metafile.inputs lists every module loaded, even when all of
   // it was tree-shaken away).
   const inputs = Object.values(r.metafile.outputs).flatMap((output) =>
@@ -73,13 +88,15 @@ for (const t of targets) {
     continue;
   }
   const over = t.budget != null && m.gz > t.budget;
-  const verdict = t.budget == null ? "(no budget)" : over ? `✗ OVER by ${m.gz - t.budget} B` : `✓ ${t.budget - m.gz} B left`;
+  const verdict =
+    t.budget == null ? "(no budget)" : over ? `✗ OVER by ${m.gz - t.budget} B` : `✓ ${t.budget - m.gz} B left`;
   line(t.name, m.gz, `  ${t.budget != null ? `/ ${t.budget} B budget  ` : ""}${verdict}   (minified ${m.min} B)`);
   const leaked = (t.optional ?? []).filter((file) => m.inputs.includes(file));
   if (leaked.length) console.log(`  ✗ contains ${leaked.join(", ")}: code only some users need must tree-shake away`);
   else if (t.optional) console.log(`  ✓ tree-shakes away ${t.optional.join(", ")}`);
   failed ||= leaked.length > 0;
-  if (m.nodeImports.length) console.log(`  ✗ imports ${[...new Set(m.nodeImports)].join(", ")}: the edge bundle must not use node: modules`);
+  if (m.nodeImports.length)
+    console.log(`  ✗ imports ${[...new Set(m.nodeImports)].join(", ")}: the edge bundle must not use node: modules`);
   failed ||= over || m.nodeImports.length > 0;
 }
 

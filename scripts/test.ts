@@ -49,12 +49,11 @@ async function ensureRgw(): Promise<void> {
   process.exit(1);
 }
 
-/**
- * The lint step: returns its exit code. THE PLACE FOR THE FORMATTER CHECK (Prettier): run it here,
- * e.g. `return run(bin("prettier"), ["--check", "src", "test", "scripts", "bench"], env);`.
- */
-async function lint(_env: NodeJS.ProcessEnv): Promise<number> {
-  return 0;
+/** The lint step: Prettier's check (printWidth 120, .prettierrc.json) over code and tests. */
+async function lint(env: NodeJS.ProcessEnv): Promise<number> {
+  const code = await run(bin("prettier"), ["--check", "--log-level", "warn", "src", "test", "scripts", "bench"], env);
+  if (code) console.error("# formatting: run `npm run format` (Prettier) and commit the result");
+  return code;
 }
 
 const files = readdirSync(join(repoRoot, "test"))

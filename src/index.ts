@@ -4,8 +4,17 @@ export { SigV4Signer } from "./sigv4.ts";
 export type { Credentials, SignerOptions, SignableRequest, SignOptions, SignedRequest } from "./sigv4.ts";
 export { S3Client } from "./client.ts";
 export type {
-  S3ClientOptions, S3Object, ListObjectsV2Params, ListObjectsV2Result, ObjectMetadata, GetObjectResult,
-  GetObjectParams, ObjectParams, PutObjectParams, RequestOptions, SseCustomerKey,
+  S3ClientOptions,
+  S3Object,
+  ListObjectsV2Params,
+  ListObjectsV2Result,
+  ObjectMetadata,
+  GetObjectResult,
+  GetObjectParams,
+  ObjectParams,
+  PutObjectParams,
+  RequestOptions,
+  SseCustomerKey,
 } from "./client.ts";
 export { InputError, S3Error, NetworkError, TimeoutError, DownloadError } from "./errors.ts";
 export { XmlError } from "./xml.ts";

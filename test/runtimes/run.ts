@@ -19,14 +19,29 @@ const only = process.argv.slice(2).map((a) => a.toLowerCase());
 const want = (name: string) => !only.length || only.some((a) => name.toLowerCase().includes(a));
 
 // ---------------------------------------------------------------- process helpers
-interface Out { code: number; out: string; ms: number; timedOut: boolean }
-function exec(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; echo?: boolean } = {}): Promise<Out> {
+interface Out {
+  code: number;
+  out: string;
+  ms: number;
+  timedOut: boolean;
+}
+function exec(
+  cmd: string,
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; echo?: boolean } = {},
+): Promise<Out> {
   const start = Date.now();
   return new Promise((done) => {
-    let out = "", timedOut = false;
+    let out = "",
+      timedOut = false;
     let p;
     try {
-      p = spawn(cmd, args, { cwd: o.cwd ?? root, env: o.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      p = spawn(cmd, args, {
+        cwd: o.cwd ?? root,
+        env: o.env ?? process.env,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      });
     } catch (e) {
       return done({ code: 127, out: String(e), ms: 0, timedOut });
     }
@@ -39,7 +54,9 @@ function exec(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: s
     // The whole process group: test runners spawn children (node --test workers, servers).
     const timer = setTimeout(() => {
       timedOut = true;
-      try { process.kill(-p.pid!, "SIGKILL"); } catch {}
+      try {
+        process.kill(-p.pid!, "SIGKILL");
+      } catch {}
     }, o.timeoutMs ?? 150_000);
     p.on("error", (e) => (out += `\n${e}`));
     p.on("close", (code, sig) => {
@@ -53,7 +70,9 @@ const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 // ---------------------------------------------------------------- runtimes install
 if (process.platform !== "linux" || process.arch !== "x64") {
-  console.error(`runtime matrix: the runtime packages pinned in test/runtimes are linux-x64 builds; this is ${process.platform}-${process.arch}. Run the matrix on linux-x64 (CI does).`);
+  console.error(
+    `runtime matrix: the runtime packages pinned in test/runtimes are linux-x64 builds; this is ${process.platform}-${process.arch}. Run the matrix on linux-x64 (CI does).`,
+  );
   process.exit(1);
 }
 const BIN = {
@@ -64,21 +83,29 @@ const BIN = {
   workerd: join(nm, "@cloudflare/workerd-linux-64/bin/workerd"),
 };
 const PKGS = ["miniflare", "edge-runtime", "esbuild"];
-const missing = () => [...Object.values(BIN), ...PKGS.map((p) => join(nm, p, "package.json"))].filter((f) => !existsSync(f));
-const lock = join(here, "package-lock.json"), installed = join(nm, ".package-lock.json");
+const missing = () =>
+  [...Object.values(BIN), ...PKGS.map((p) => join(nm, p, "package.json"))].filter((f) => !existsSync(f));
+const lock = join(here, "package-lock.json"),
+  installed = join(nm, ".package-lock.json");
 const stale = () => !existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtimeMs;
 if (missing().length || stale()) {
   // --ignore-scripts: every binary ships inside its package (deno, bun, workerd, node, esbuild);
   // none needs a postinstall, and npm 11 blocks install scripts by default anyway.
   console.log("# runtime matrix: installing the runtimes (npm ci --prefix test/runtimes) ...");
-  const r = await exec("npm", ["ci", "--prefix", relative(root, here), "--ignore-scripts", "--no-audit", "--no-fund"], { timeoutMs: 600_000 });
+  const r = await exec("npm", ["ci", "--prefix", relative(root, here), "--ignore-scripts", "--no-audit", "--no-fund"], {
+    timeoutMs: 600_000,
+  });
   if (r.code !== 0) {
-    console.error(`runtime matrix FAILED: could not install the runtimes with npm ci --prefix test/runtimes (exit ${r.code}):\n${tail(r.out)}`);
+    console.error(
+      `runtime matrix FAILED: could not install the runtimes with npm ci --prefix test/runtimes (exit ${r.code}):\n${tail(r.out)}`,
+    );
     process.exit(1);
   }
 }
 if (missing().length) {
-  console.error(`runtime matrix FAILED: runtimes missing after npm ci --prefix test/runtimes:\n  ${missing().join("\n  ")}`);
+  console.error(
+    `runtime matrix FAILED: runtimes missing after npm ci --prefix test/runtimes:\n  ${missing().join("\n  ")}`,
+  );
   process.exit(1);
 }
 
@@ -88,10 +115,17 @@ let S3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey
 if (process.env.S3_TEST_ENDPOINT) {
   const e = process.env;
   if (!e.S3_TEST_ACCESS_KEY_ID || !e.S3_TEST_SECRET_ACCESS_KEY) {
-    console.error("runtime matrix FAILED: S3_TEST_ENDPOINT is set without S3_TEST_ACCESS_KEY_ID / S3_TEST_SECRET_ACCESS_KEY");
+    console.error(
+      "runtime matrix FAILED: S3_TEST_ENDPOINT is set without S3_TEST_ACCESS_KEY_ID / S3_TEST_SECRET_ACCESS_KEY",
+    );
     process.exit(1);
   }
-  S3 = { endpoint: e.S3_TEST_ENDPOINT!, region: e.S3_TEST_REGION || "us-east-1", accessKeyId: e.S3_TEST_ACCESS_KEY_ID!, secretAccessKey: e.S3_TEST_SECRET_ACCESS_KEY! };
+  S3 = {
+    endpoint: e.S3_TEST_ENDPOINT!,
+    region: e.S3_TEST_REGION || "us-east-1",
+    accessKeyId: e.S3_TEST_ACCESS_KEY_ID!,
+    secretAccessKey: e.S3_TEST_SECRET_ACCESS_KEY!,
+  };
 } else {
   const { s3TestServer } = await import("../support/s3server.ts");
   const s = await s3TestServer();
@@ -100,8 +134,14 @@ if (process.env.S3_TEST_ENDPOINT) {
   stopServer = () => s.stop();
 }
 const testEnv = {
-  ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", DENO_NO_UPDATE_CHECK: "1",
-  S3_TEST_ENDPOINT: S3.endpoint, S3_TEST_REGION: S3.region, S3_TEST_ACCESS_KEY_ID: S3.accessKeyId, S3_TEST_SECRET_ACCESS_KEY: S3.secretAccessKey,
+  ...process.env,
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+  DENO_NO_UPDATE_CHECK: "1",
+  S3_TEST_ENDPOINT: S3.endpoint,
+  S3_TEST_REGION: S3.region,
+  S3_TEST_ACCESS_KEY_ID: S3.accessKeyId,
+  S3_TEST_SECRET_ACCESS_KEY: S3.secretAccessKey,
 };
 
 // ---------------------------------------------------------------- bundles (esbuild, platform neutral)
@@ -112,9 +152,24 @@ try {
   const esbuild = await import(join(nm, "esbuild/lib/main.js"));
   const common = { bundle: true, platform: "neutral", target: "es2022", logLevel: "silent", metafile: true } as const;
   const builds = [
-    await esbuild.build({ ...common, entryPoints: [join(here, "entries/worker.ts")], outfile: bundles.worker, format: "esm" }),
-    await esbuild.build({ ...common, entryPoints: [join(here, "entries/plain.ts")], outfile: bundles.plain, format: "esm" }),
-    await esbuild.build({ ...common, entryPoints: [join(here, "entries/edge.ts")], outfile: bundles.edge, format: "iife" }),
+    await esbuild.build({
+      ...common,
+      entryPoints: [join(here, "entries/worker.ts")],
+      outfile: bundles.worker,
+      format: "esm",
+    }),
+    await esbuild.build({
+      ...common,
+      entryPoints: [join(here, "entries/plain.ts")],
+      outfile: bundles.plain,
+      format: "esm",
+    }),
+    await esbuild.build({
+      ...common,
+      entryPoints: [join(here, "entries/edge.ts")],
+      outfile: bundles.edge,
+      format: "iife",
+    }),
   ];
   // The bundle must be self-contained Web-API code: any import left (node:..., a package) would
   // bundle fine for "neutral" but fail at run time on an edge runtime.
@@ -127,14 +182,26 @@ try {
 
 // ---------------------------------------------------------------- rows
 type Rt = "node22" | "deno" | "bun";
-interface Row { runtime: string; version: string; tested: string; ok: boolean; detail: string; ms: number }
+interface Row {
+  runtime: string;
+  version: string;
+  tested: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
 const rows: Row[] = [];
 const version = (cmd: string, args = ["--version"]) => {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 20_000 });
-  return r.status === 0 ? strip(r.stdout).trim().split("\n")[0].replace(/ \(.*/, "") : `cannot start (${(r.error?.message ?? r.stderr ?? "").trim().slice(0, 200)})`;
+  return r.status === 0
+    ? strip(r.stdout).trim().split("\n")[0].replace(/ \(.*/, "")
+    : `cannot start (${(r.error?.message ?? r.stderr ?? "").trim().slice(0, 200)})`;
 };
 
-const testFiles = readdirSync(join(root, "test")).filter((f) => f.endsWith(".test.ts")).sort().map((f) => "test/" + f);
+const testFiles = readdirSync(join(root, "test"))
+  .filter((f) => f.endsWith(".test.ts"))
+  .sort()
+  .map((f) => "test/" + f);
 
 /**
  * Tests excluded on a runtime, each with its reason, shown in the output. Only for defects or
@@ -184,11 +251,18 @@ const exclusionsFor = (rt: Rt) => EXCLUDED.filter((x) => x.runtimes.includes(rt)
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const excludedNote = (rt: Rt) => {
   const ex = exclusionsFor(rt);
-  const what = (x: (typeof ex)[0]) => (!x.tests ? "whole file" : rt === "deno" ? "top-level suite" : `${x.tests.length} tests`);
+  const what = (x: (typeof ex)[0]) =>
+    !x.tests ? "whole file" : rt === "deno" ? "top-level suite" : `${x.tests.length} tests`;
   return ex.length ? `; excluded: ${ex.map((x) => `${x.file.slice(5)} (${what(x)})`).join(", ")}` : "";
 };
 
-async function suiteRow(rt: Rt, runtime: string, ver: string, run: (files: string[], extra: string[]) => Promise<Out>, count: (o: string) => string) {
+async function suiteRow(
+  rt: Rt,
+  runtime: string,
+  ver: string,
+  run: (files: string[], extra: string[]) => Promise<Out>,
+  count: (o: string) => string,
+) {
   if (!want(runtime)) return;
   ran.add(rt);
   const ex = exclusionsFor(rt);
@@ -199,29 +273,65 @@ async function suiteRow(rt: Rt, runtime: string, ver: string, run: (files: strin
     for (const x of ex) if (x.tests && x.denoKeep) outs.push(await run([x.file], ["--filter", x.denoKeep]));
   } else {
     const names = ex.flatMap((x) => x.tests ?? []).map(esc);
-    outs.push(await run(files, names.length ? (rt === "bun" ? ["-t", `^(?!.*(${names.join("|")}))`] : [`--test-skip-pattern=${names.join("|")}`]) : []));
+    outs.push(
+      await run(
+        files,
+        names.length
+          ? rt === "bun"
+            ? ["-t", `^(?!.*(${names.join("|")}))`]
+            : [`--test-skip-pattern=${names.join("|")}`]
+          : [],
+      ),
+    );
   }
   if (process.env.RUNTIMES_DEBUG) for (const o of outs) console.log(o.out);
   const ok = outs.every((o) => o.code === 0 && !o.timedOut);
   const detail = outs.map((o) => (o.timedOut ? "TIMED OUT " : "") + count(strip(o.out))).join(" + ");
   rows.push({
-    runtime, version: ver, tested: `node:test suites (${testFiles.length} files incl. RGW integration)${excludedNote(rt)}`, ok,
-    detail: ok ? detail : `${detail}\n${outs.filter((o) => o.code).map((o) => tail(strip(o.out), 60)).join("\n")}`, ms: outs.reduce((a, o) => a + o.ms, 0),
+    runtime,
+    version: ver,
+    tested: `node:test suites (${testFiles.length} files incl. RGW integration)${excludedNote(rt)}`,
+    ok,
+    detail: ok
+      ? detail
+      : `${detail}\n${outs
+          .filter((o) => o.code)
+          .map((o) => tail(strip(o.out), 60))
+          .join("\n")}`,
+    ms: outs.reduce((a, o) => a + o.ms, 0),
   });
 }
 
-const S3_SCENARIO = "scenario vs RGW: sign, presign, createBucket/putObject, listObjectsV2 paginated, getObject, trigger poll x2, downloadFile";
+const S3_SCENARIO =
+  "scenario vs RGW: sign, presign, createBucket/putObject, listObjectsV2 paginated, getObject, trigger poll x2, downloadFile";
 let nb = 0;
-async function scenarioRow(runtime: string, fallbackVersion: string, cmd: string, args: string[], assertExtra?: (r: any) => string | undefined) {
+async function scenarioRow(
+  runtime: string,
+  fallbackVersion: string,
+  cmd: string,
+  args: string[],
+  assertExtra?: (r: any) => string | undefined,
+) {
   if (!want(runtime)) return;
   const start = Date.now();
-  const fail = (detail: string, version = fallbackVersion) => rows.push({ runtime, version, tested: S3_SCENARIO, ok: false, detail, ms: Date.now() - start });
+  const fail = (detail: string, version = fallbackVersion) =>
+    rows.push({ runtime, version, tested: S3_SCENARIO, ok: false, detail, ms: Date.now() - start });
   if (bundleError) return fail(bundleError);
-  const bucket = `rt-${runtime.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${Date.now().toString(36)}-${nb++}`.slice(0, 63);
-  const env = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_ACCESS_KEY_ID: S3.accessKeyId, S3_SECRET_ACCESS_KEY: S3.secretAccessKey, S3_BUCKET: bucket };
+  const bucket = `rt-${runtime.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${Date.now().toString(36)}-${nb++}`.slice(
+    0,
+    63,
+  );
+  const env = {
+    S3_ENDPOINT: S3.endpoint,
+    S3_REGION: S3.region,
+    S3_ACCESS_KEY_ID: S3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: S3.secretAccessKey,
+    S3_BUCKET: bucket,
+  };
   const o = await exec(cmd, args, { env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) }, timeoutMs: 90_000 });
   const line = o.out.split("\n").find((l) => l.startsWith("REPORT "));
-  if (o.code !== 0 || !line) return fail(`${o.timedOut ? "timed out; " : ""}exit ${o.code}, no report:\n${tail(o.out)}`);
+  if (o.code !== 0 || !line)
+    return fail(`${o.timedOut ? "timed out; " : ""}exit ${o.code}, no report:\n${tail(o.out)}`);
   const r = JSON.parse(line.slice(7));
   const { CHECKS } = await import("./scenario.ts");
   const problems: string[] = [];
@@ -234,7 +344,11 @@ async function scenarioRow(runtime: string, fallbackVersion: string, cmd: string
   if (extra) problems.push(extra);
   const ok = !problems.length;
   rows.push({
-    runtime, version: r.runtimeVersion ?? fallbackVersion, tested: S3_SCENARIO, ok, ms: Date.now() - start,
+    runtime,
+    version: r.runtimeVersion ?? fallbackVersion,
+    tested: S3_SCENARIO,
+    ok,
+    ms: Date.now() - start,
     detail: ok ? `${r.checks.length}/${CHECKS.length} checks passed (crypto global: ${r.crypto})` : problems.join("\n"),
   });
 }
@@ -244,17 +358,38 @@ const nodeCount = (o: string) => {
   return `${g("pass")} passed, ${g("fail")} failed, ${g("skipped")} skipped`;
 };
 const denoCount = (o: string) => o.match(/^(?:ok|FAILED) \| .*$/m)?.[0].replace(/ \(\d+m?s\)$/, "") ?? "no summary";
-const bunCount = (o: string) => ["pass", "skip", "fail"].map((k) => `${o.match(new RegExp(`^ (\\d+) ${k}$`, "m"))?.[1] ?? 0} ${k}`).join(", ");
+const bunCount = (o: string) =>
+  ["pass", "skip", "fail"].map((k) => `${o.match(new RegExp(`^ (\\d+) ${k}$`, "m"))?.[1] ?? 0} ${k}`).join(", ");
 
 // a. Node 22: the node:test suites through tsx (from the root node_modules).
-await suiteRow("node22", "Node 22", version(BIN.node22), (files, extra) => exec(BIN.node22, ["--import", "tsx", "--test", ...extra, ...files], { env: testEnv }), nodeCount);
+await suiteRow(
+  "node22",
+  "Node 22",
+  version(BIN.node22),
+  (files, extra) => exec(BIN.node22, ["--import", "tsx", "--test", ...extra, ...files], { env: testEnv }),
+  nodeCount,
+);
 
 // b. Deno: the same files, unchanged (node:test and node:assert through Deno's Node compat).
-await suiteRow("deno", "Deno", version(BIN.deno), (files, extra) => exec(BIN.deno, ["test", "--allow-all", "--no-check", "--no-lock", ...extra, ...files], { env: testEnv }), denoCount);
+await suiteRow(
+  "deno",
+  "Deno",
+  version(BIN.deno),
+  (files, extra) =>
+    exec(BIN.deno, ["test", "--allow-all", "--no-check", "--no-lock", ...extra, ...files], { env: testEnv }),
+  denoCount,
+);
 
 // c. Bun: the same files (bun test runs node:test suites). Bun's 5 s default per-test timeout is
 // too short for the trigger's seeded model check on a 2-core machine.
-await suiteRow("bun", "Bun", version(BIN.bun), (files, extra) => exec(BIN.bun, ["test", "--timeout", "60000", ...extra, ...files.map((f) => "./" + f)], { env: testEnv }), bunCount);
+await suiteRow(
+  "bun",
+  "Bun",
+  version(BIN.bun),
+  (files, extra) =>
+    exec(BIN.bun, ["test", "--timeout", "60000", ...extra, ...files.map((f) => "./" + f)], { env: testEnv }),
+  bunCount,
+);
 
 // d. workerd (Cloudflare Workers) via Miniflare, which needs Node >= 22.
 await scenarioRow("workerd", "workerd", BIN.node22, [join(here, "hosts/workerd.mjs"), bundles.worker]);
@@ -263,7 +398,8 @@ await scenarioRow("workerd", "workerd", BIN.node22, [join(here, "hosts/workerd.m
 // and Durable Object, RGW standing in for R2's S3 API (issue 11).
 await r2QueueRow();
 async function r2QueueRow() {
-  const runtime = "workerd queue", tested = "R2 -> Queue -> Worker example: parse, dedup (Durable Object), download";
+  const runtime = "workerd queue",
+    tested = "R2 -> Queue -> Worker example: parse, dedup (Durable Object), download";
   if (!want(runtime)) return;
   const start = Date.now();
   const problems: string[] = [];
@@ -272,16 +408,32 @@ async function r2QueueRow() {
     const esbuild = await import(join(nm, "esbuild/lib/main.js"));
     const bundle = join(tmp, "r2-queue.mjs");
     const built = await esbuild.build({
-      entryPoints: [join(here, "entries/r2-queue.ts")], outfile: bundle, format: "esm",
-      bundle: true, platform: "neutral", target: "es2022", logLevel: "silent", metafile: true,
+      entryPoints: [join(here, "entries/r2-queue.ts")],
+      outfile: bundle,
+      format: "esm",
+      bundle: true,
+      platform: "neutral",
+      target: "es2022",
+      logLevel: "silent",
+      metafile: true,
     });
     const imports = Object.values<any>(built.metafile.outputs).flatMap((output) => output.imports);
     if (imports.length) throw new Error(`the bundle still imports ${imports.map((i: any) => i.path).join(", ")}`);
     const bucket = `rt-queue-${Date.now().toString(36)}-${nb++}`;
-    const env = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_ACCESS_KEY_ID: S3.accessKeyId, S3_SECRET_ACCESS_KEY: S3.secretAccessKey, S3_BUCKET: bucket };
-    const out = await exec(BIN.node22, [join(here, "hosts/workerd-queue.mjs"), bundle], { env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) }, timeoutMs: 90_000 });
+    const env = {
+      S3_ENDPOINT: S3.endpoint,
+      S3_REGION: S3.region,
+      S3_ACCESS_KEY_ID: S3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: S3.secretAccessKey,
+      S3_BUCKET: bucket,
+    };
+    const out = await exec(BIN.node22, [join(here, "hosts/workerd-queue.mjs"), bundle], {
+      env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) },
+      timeoutMs: 90_000,
+    });
     const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
-    if (out.code !== 0 || !line) throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
+    if (out.code !== 0 || !line)
+      throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
     report = JSON.parse(line.slice(7));
     if (report.checks.length < 5) problems.push(`only ${report.checks.length} of 5 checks ran`);
     for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
@@ -289,8 +441,14 @@ async function r2QueueRow() {
     problems.push(String((error as Error)?.message ?? error));
   }
   rows.push({
-    runtime, version: report.runtimeVersion ?? "workerd", tested, ok: !problems.length, ms: Date.now() - start,
-    detail: problems.length ? problems.join("\n") : `${report.checks.length} checks passed: ${report.checks.map((check) => check.name).join("; ")}`,
+    runtime,
+    version: report.runtimeVersion ?? "workerd",
+    tested,
+    ok: !problems.length,
+    ms: Date.now() - start,
+    detail: problems.length
+      ? problems.join("\n")
+      : `${report.checks.length} checks passed: ${report.checks.map((check) => check.name).join("; ")}`,
   });
 }
 
@@ -298,23 +456,43 @@ async function r2QueueRow() {
 // poll each with maxRequestsPerPoll 40, the state in a Miniflare KV namespace, uploads in between.
 await cronTriggerRow();
 async function cronTriggerRow() {
-  const runtime = "workerd cron", tested = "cron Worker: one bounded poll per invocation, state in KV, <= 50 subrequests";
+  const runtime = "workerd cron",
+    tested = "cron Worker: one bounded poll per invocation, state in KV, <= 50 subrequests";
   if (!want(runtime)) return;
   const start = Date.now();
   const problems: string[] = [];
-  let report: { runtimeVersion?: string; invocations?: number; checks: { name: string; ok: boolean; detail: string }[] } = { checks: [] };
+  let report: {
+    runtimeVersion?: string;
+    invocations?: number;
+    checks: { name: string; ok: boolean; detail: string }[];
+  } = { checks: [] };
   try {
     const esbuild = await import(join(nm, "esbuild/lib/main.js"));
     const bundle = join(tmp, "cron-trigger.mjs");
     await esbuild.build({
-      entryPoints: [join(here, "entries/cron-trigger.ts")], outfile: bundle, format: "esm",
-      bundle: true, platform: "neutral", target: "es2022", logLevel: "silent",
+      entryPoints: [join(here, "entries/cron-trigger.ts")],
+      outfile: bundle,
+      format: "esm",
+      bundle: true,
+      platform: "neutral",
+      target: "es2022",
+      logLevel: "silent",
     });
     const bucket = `rt-cron-${Date.now().toString(36)}-${nb++}`;
-    const env = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_ACCESS_KEY_ID: S3.accessKeyId, S3_SECRET_ACCESS_KEY: S3.secretAccessKey, S3_BUCKET: bucket };
-    const out = await exec(BIN.node22, [join(here, "hosts/workerd-cron.mjs"), bundle], { env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) }, timeoutMs: 300_000 });
+    const env = {
+      S3_ENDPOINT: S3.endpoint,
+      S3_REGION: S3.region,
+      S3_ACCESS_KEY_ID: S3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: S3.secretAccessKey,
+      S3_BUCKET: bucket,
+    };
+    const out = await exec(BIN.node22, [join(here, "hosts/workerd-cron.mjs"), bundle], {
+      env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) },
+      timeoutMs: 300_000,
+    });
     const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
-    if (out.code !== 0 || !line) throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
+    if (out.code !== 0 || !line)
+      throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
     report = JSON.parse(line.slice(7));
     if (report.checks.length < 4) problems.push(`only ${report.checks.length} of 4 checks ran`);
     for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
@@ -322,21 +500,36 @@ async function cronTriggerRow() {
     problems.push(String((error as Error)?.message ?? error));
   }
   rows.push({
-    runtime, version: report.runtimeVersion ?? "workerd", tested, ok: !problems.length, ms: Date.now() - start,
-    detail: problems.length ? problems.join("\n") : `${report.invocations} invocations; ${report.checks.map((check) => check.name).join("; ")}`,
+    runtime,
+    version: report.runtimeVersion ?? "workerd",
+    tested,
+    ok: !problems.length,
+    ms: Date.now() - start,
+    detail: problems.length
+      ? problems.join("\n")
+      : `${report.invocations} invocations; ${report.checks.map((check) => check.name).join("; ")}`,
   });
 }
 
 // e. Vercel edge-runtime.
 await scenarioRow("edge-runtime", "edge-runtime", BIN.node22, [join(here, "hosts/edge.mjs"), bundles.edge], (r) =>
-  r.edgeRuntimeGlobal === "string" ? undefined : `the scenario did not run inside the edge VM (typeof EdgeRuntime: ${r.edgeRuntimeGlobal})`);
+  r.edgeRuntimeGlobal === "string"
+    ? undefined
+    : `the scenario did not run inside the edge VM (typeof EdgeRuntime: ${r.edgeRuntimeGlobal})`,
+);
 
 // f. Node 18 without the crypto global: the pure-TS hashing path.
 await scenarioRow("Node 18", version(BIN.node18), BIN.node18, [join(here, "hosts/node.mjs"), bundles.plain], (r) =>
-  r.crypto === "undefined" ? undefined : `Node 18 was expected to have no crypto global, found typeof crypto = ${r.crypto}`);
+  r.crypto === "undefined"
+    ? undefined
+    : `Node 18 was expected to have no crypto global, found typeof crypto = ${r.crypto}`,
+);
 
 // Node 20 (the machine's node, which also runs every suite in npm test): the same bundle, with WebCrypto.
-await scenarioRow(`Node ${process.versions.node.split(".")[0]}`, process.version, process.execPath, [join(here, "hosts/node.mjs"), bundles.plain]);
+await scenarioRow(`Node ${process.versions.node.split(".")[0]}`, process.version, process.execPath, [
+  join(here, "hosts/node.mjs"),
+  bundles.plain,
+]);
 
 // g. npm pack: what users install.
 await packRow();
@@ -519,19 +712,42 @@ async function packRow() {
     const allowed = /^(dist\/.+\.(js|d\.ts)|README\.md|LICENSE(\.\w+)?|package\.json)$/;
     const extra = files.filter((f) => !allowed.test(f));
     if (extra.length) problems.push(`tarball holds files users do not need: ${extra.join(", ")}`);
-    for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/node/index.js", "dist/node/index.d.ts"])
+    for (const need of [
+      "package.json",
+      "README.md",
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/node/index.js",
+      "dist/node/index.d.ts",
+    ])
       if (!files.includes(need)) problems.push(`tarball lacks ${need}`);
     steps.push(`${files.length} files, ${(info.size / 1024).toFixed(1)} KB packed`);
-    if (!files.some((f) => /^LICEN[CS]E/.test(f))) steps.push(`NOTE: no LICENSE file in the tarball (package.json says ${JSON.stringify(info.license ?? JSON.parse(readFileSync(join(root, "package.json"), "utf8")).license)})`);
+    if (!files.some((f) => /^LICEN[CS]E/.test(f)))
+      steps.push(
+        `NOTE: no LICENSE file in the tarball (package.json says ${JSON.stringify(info.license ?? JSON.parse(readFileSync(join(root, "package.json"), "utf8")).license)})`,
+      );
 
     // An empty project installs the tarball, as a user would (no registry needed: no dependencies).
     const { mkdirSync } = await import("node:fs");
     mkdirSync(proj, { recursive: true });
     writeFileSync(join(proj, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-    if ((await step("npm install <tarball>", "npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--offline", join(tmp, info.filename)], proj)).code) throw 0;
-    if (existsSync(join(proj, "node_modules/s3-edge/node_modules"))) problems.push("the tarball pulled in dependencies");
+    if (
+      (
+        await step(
+          "npm install <tarball>",
+          "npm",
+          ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--offline", join(tmp, info.filename)],
+          proj,
+        )
+      ).code
+    )
+      throw 0;
+    if (existsSync(join(proj, "node_modules/s3-edge/node_modules")))
+      problems.push("the tarball pulled in dependencies");
 
-    writeFileSync(join(proj, "run.mjs"), `
+    writeFileSync(
+      join(proj, "run.mjs"),
+      `
       import { S3Client, SigV4Signer, newFileTrigger, downloadFile, S3Error, InputError } from "s3-edge";
       import { downloadToFile } from "s3-edge/node";
       for (const [n, f] of Object.entries({ S3Client, SigV4Signer, newFileTrigger, downloadFile, downloadToFile, S3Error, InputError }))
@@ -541,8 +757,14 @@ async function packRow() {
       if (s.signature !== "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41") throw new Error("wrong signature " + s.signature);
       newFileTrigger(new S3Client({ endpoint: "http://127.0.0.1:1", credentials: { accessKeyId: "a", secretAccessKey: "b" } }), { bucket: "b" });
       console.log("import ok");
-    `);
-    await step(`node ${process.version}: import from "s3-edge" and "s3-edge/node"`, process.execPath, ["run.mjs"], proj);
+    `,
+    );
+    await step(
+      `node ${process.version}: import from "s3-edge" and "s3-edge/node"`,
+      process.execPath,
+      ["run.mjs"],
+      proj,
+    );
 
     await transportProof(proj, step, problems, steps);
 
@@ -551,7 +773,9 @@ async function packRow() {
     for (const b of Object.keys(typeof bins == "string" ? { "s3-edge": bins } : bins))
       await step(`bin ${b} --help`, join(proj, "node_modules/.bin", b), ["--help"], proj);
 
-    writeFileSync(join(proj, "check.ts"), `
+    writeFileSync(
+      join(proj, "check.ts"),
+      `
       import { S3Client, SigV4Signer, newFileTrigger, downloadFile, S3Error, type S3Object, type FileEvent, type TriggerState, type Credentials } from "s3-edge";
       import { downloadToFile } from "s3-edge/node";
       const credentials: Credentials = { accessKeyId: "a", secretAccessKey: "b" };
@@ -577,12 +801,19 @@ async function packRow() {
         new S3Client({ credentials, regoin: "x" });
         return r.state;
       }
-    `);
+    `,
+    );
     const tsconfig = (moduleResolution: string, module: string) => ({
       compilerOptions: {
-        strict: true, noEmit: true, target: "ES2022", module, moduleResolution, lib: ["ES2022", "DOM"],
+        strict: true,
+        noEmit: true,
+        target: "ES2022",
+        module,
+        moduleResolution,
+        lib: ["ES2022", "DOM"],
         skipLibCheck: false, // the published .d.ts files themselves must type-check
-        types: ["node"], typeRoots: [join(root, "node_modules/@types")],
+        types: ["node"],
+        typeRoots: [join(root, "node_modules/@types")],
       },
       files: ["check.ts"],
     });
@@ -594,9 +825,12 @@ async function packRow() {
     if (e !== 0) problems.push(String((e as Error)?.stack ?? e));
   }
   rows.push({
-    runtime: "npm pack", version: `npm ${version("npm")}, tsc ${tsVersion}`, ms: Date.now() - start,
+    runtime: "npm pack",
+    version: `npm ${version("npm")}, tsc ${tsVersion}`,
+    ms: Date.now() - start,
     tested: `build, pack, install the tarball in an empty project: import under Node ${process.versions.node.split(".")[0]}, tsc with the published types, tarball contents`,
-    ok: !problems.length, detail: problems.length ? problems.join("\n") : steps.join("; "),
+    ok: !problems.length,
+    detail: problems.length ? problems.join("\n") : steps.join("; "),
   });
 }
 
@@ -607,10 +841,18 @@ const pad = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + "…" 
 console.log("\n# runtime matrix (s3-edge)");
 console.log(`| ${pad("runtime", 12)} | ${pad("version", 44)} | result | time   | tested`);
 console.log(`|${"-".repeat(14)}|${"-".repeat(46)}|--------|--------|-------`);
-for (const r of rows) console.log(`| ${pad(r.runtime, 12)} | ${pad(r.version, 44)} | ${r.ok ? "pass  " : "FAIL  "} | ${(r.ms / 1000).toFixed(1).padStart(5)}s | ${r.tested}`);
+for (const r of rows)
+  console.log(
+    `| ${pad(r.runtime, 12)} | ${pad(r.version, 44)} | ${r.ok ? "pass  " : "FAIL  "} | ${(r.ms / 1000).toFixed(1).padStart(5)}s | ${r.tested}`,
+  );
 console.log("");
-for (const r of rows) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.runtime}: ${r.ok ? r.detail : "\n" + r.detail.replace(/^/gm, "    ")}`);
-for (const x of EXCLUDED) if (x.runtimes.some((r) => ran.has(r))) console.log(`# excluded on ${x.runtimes.join(", ")}: ${x.file}${x.tests ? ": " + x.tests.map((t) => JSON.stringify(t)).join(", ") : " (whole file)"}: ${x.why}`);
+for (const r of rows)
+  console.log(`${r.ok ? "ok  " : "FAIL"} ${r.runtime}: ${r.ok ? r.detail : "\n" + r.detail.replace(/^/gm, "    ")}`);
+for (const x of EXCLUDED)
+  if (x.runtimes.some((r) => ran.has(r)))
+    console.log(
+      `# excluded on ${x.runtimes.join(", ")}: ${x.file}${x.tests ? ": " + x.tests.map((t) => JSON.stringify(t)).join(", ") : " (whole file)"}: ${x.why}`,
+    );
 const failed = rows.filter((r) => !r.ok).length;
 console.log(`runtimes: ${rows.length - failed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 process.exit(failed ? 1 : 0);

@@ -6,12 +6,25 @@
 import { S3Client, S3Error, SigV4Signer, downloadFile, newFileTrigger } from "../../src/index.ts";
 
 export interface ScenarioEnv {
-  S3_ENDPOINT: string; S3_REGION: string; S3_ACCESS_KEY_ID: string; S3_SECRET_ACCESS_KEY: string;
+  S3_ENDPOINT: string;
+  S3_REGION: string;
+  S3_ACCESS_KEY_ID: string;
+  S3_SECRET_ACCESS_KEY: string;
   /** A fresh bucket name for this run. */
   S3_BUCKET: string;
 }
-export interface Check { name: string; ok: boolean; detail: string; ms: number }
-export interface Report { crypto: string; subtle: string; userAgent: string; checks: Check[] }
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+export interface Report {
+  crypto: string;
+  subtle: string;
+  userAgent: string;
+  checks: Check[];
+}
 
 export const CHECKS = [
   "signer: AWS S3 doc vector (GET /test.txt with Range)",
@@ -35,19 +48,22 @@ function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
   let x = seed | 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     b[i] = x & 255;
   }
   return b;
 }
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [], r = s.getReader();
+  const parts: Uint8Array[] = [],
+    r = s.getReader();
   let n = 0;
-  for (let x; !(x = await r.read()).done; ) parts.push(x.value), (n += x.value.length);
+  for (let x; !(x = await r.read()).done;) (parts.push(x.value), (n += x.value.length));
   const out = new Uint8Array(n);
   n = 0;
-  for (const p of parts) out.set(p, n), (n += p.length);
+  for (const p of parts) (out.set(p, n), (n += p.length));
   return out;
 }
 function assert(cond: unknown, msg: string): asserts cond {
@@ -58,8 +74,10 @@ const js = JSON.stringify;
 export async function scenario(env: ScenarioEnv): Promise<Report> {
   const g = globalThis as { crypto?: Crypto; navigator?: { userAgent?: string } };
   const report: Report = {
-    crypto: typeof g.crypto, subtle: typeof g.crypto?.subtle,
-    userAgent: g.navigator?.userAgent ?? "", checks: [],
+    crypto: typeof g.crypto,
+    subtle: typeof g.crypto?.subtle,
+    userAgent: g.navigator?.userAgent ?? "",
+    checks: [],
   };
   const check = async (name: string, fn: () => Promise<string | void>) => {
     const t = Date.now();
@@ -67,20 +85,43 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
       report.checks.push({ name, ok: true, detail: (await fn()) || "", ms: Date.now() - t });
     } catch (e) {
       const err = e as Error;
-      report.checks.push({ name, ok: false, detail: `${err?.name}: ${err?.message}\n${err?.stack ?? ""}`.slice(0, 1500), ms: Date.now() - t });
+      report.checks.push({
+        name,
+        ok: false,
+        detail: `${err?.name}: ${err?.message}\n${err?.stack ?? ""}`.slice(0, 1500),
+        ms: Date.now() - t,
+      });
     }
   };
   const creds = { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY };
-  const region = env.S3_REGION, endpoint = env.S3_ENDPOINT.replace(/\/+$/, ""), bucket = env.S3_BUCKET;
-  const client = new S3Client({ endpoint, region, credentials: creds, forcePathStyle: true, maxAttempts: 2, timeoutMs: 20000 });
+  const region = env.S3_REGION,
+    endpoint = env.S3_ENDPOINT.replace(/\/+$/, ""),
+    bucket = env.S3_BUCKET;
+  const client = new S3Client({
+    endpoint,
+    region,
+    credentials: creds,
+    forcePathStyle: true,
+    maxAttempts: 2,
+    timeoutMs: 20000,
+  });
   const signer = new SigV4Signer({ ...creds, region, service: "s3" });
 
   await check(CHECKS[0], async () => {
     // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html (GET Object example)
     const s = await new SigV4Signer({
-      accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region: "us-east-1", service: "s3",
-    }).sign({ method: "GET", url: "https://examplebucket.s3.amazonaws.com/test.txt", headers: { range: "bytes=0-9" } }, { date: new Date("2013-05-24T00:00:00Z") });
-    assert(s.signature === "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41", `signature ${s.signature}`);
+      accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+      secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+      region: "us-east-1",
+      service: "s3",
+    }).sign(
+      { method: "GET", url: "https://examplebucket.s3.amazonaws.com/test.txt", headers: { range: "bytes=0-9" } },
+      { date: new Date("2013-05-24T00:00:00Z") },
+    );
+    assert(
+      s.signature === "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+      `signature ${s.signature}`,
+    );
   });
 
   await check(CHECKS[1], async () => {
@@ -97,8 +138,13 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
 
   const big = bytes(300_000, 7);
   const files: Record<string, string | Uint8Array> = {
-    "in/a.txt": "alpha", "in/b c.txt": "bravo with space", "in/ünïcödé-ключ.txt": "unicode key",
-    "in/big.bin": big, "in/z+plus&amp.txt": "zulu", "in/sub/deep.txt": "not a direct child", "other.txt": "outside the folder",
+    "in/a.txt": "alpha",
+    "in/b c.txt": "bravo with space",
+    "in/ünïcödé-ключ.txt": "unicode key",
+    "in/big.bin": big,
+    "in/z+plus&amp.txt": "zulu",
+    "in/sub/deep.txt": "not a direct child",
+    "other.txt": "outside the folder",
   };
   const keys = Object.keys(files);
   const put: Record<string, string> = {};
@@ -141,16 +187,23 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
   const want = keys.slice().sort((a, b) => (a < b ? -1 : 1)); // S3 lists in UTF-8 byte order; these keys sort the same in UTF-16
   await check(CHECKS[6], async () => {
     const got: string[] = [];
-    let tok: string | undefined, pages = 0;
+    let tok: string | undefined,
+      pages = 0;
     do {
       const r = await client.listObjectsV2({ bucket, maxKeys: 2, continuationToken: tok });
       pages++;
-      assert(r.contents.length <= 2 && r.keyCount === r.contents.length, `page ${pages}: ${r.contents.length} objects, keyCount ${r.keyCount}`);
+      assert(
+        r.contents.length <= 2 && r.keyCount === r.contents.length,
+        `page ${pages}: ${r.contents.length} objects, keyCount ${r.keyCount}`,
+      );
       for (const o of r.contents) {
         got.push(o.key);
         const f = files[o.key];
         const size = typeof f === "string" ? new TextEncoder().encode(f).length : f?.length;
-        assert(o.size === size && o.etag === put[o.key] && o.lastModified instanceof Date && !isNaN(+o.lastModified), `object ${js(o)}`);
+        assert(
+          o.size === size && o.etag === put[o.key] && o.lastModified instanceof Date && !isNaN(+o.lastModified),
+          `object ${js(o)}`,
+        );
       }
       tok = r.isTruncated ? r.nextContinuationToken : undefined;
       assert(!r.isTruncated || tok, "truncated page without NextContinuationToken");
@@ -170,23 +223,35 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
     const r = await client.getObject({ bucket, key: "in/big.bin" });
     const b = await readAll(r.body);
     assert(eq(b, big), `body differs (${b.length} bytes)`);
-    assert(r.status === 200 && r.size === big.length && r.contentLength === big.length, `status ${r.status} size ${r.size} contentLength ${r.contentLength}`);
+    assert(
+      r.status === 200 && r.size === big.length && r.contentLength === big.length,
+      `status ${r.status} size ${r.size} contentLength ${r.contentLength}`,
+    );
     assert(r.etag === put["in/big.bin"], `etag ${r.etag}, put said ${put["in/big.bin"]}`);
-    assert(r.contentType === "application/x-test" && r.metadata.run === "matrix", `contentType ${r.contentType}, metadata ${js(r.metadata)}`);
+    assert(
+      r.contentType === "application/x-test" && r.metadata.run === "matrix",
+      `contentType ${r.contentType}, metadata ${js(r.metadata)}`,
+    );
   });
 
   await check(CHECKS[9], async () => {
     const r = await client.getObject({ bucket, key: "in/big.bin", range: "bytes=1000-1999" });
     const b = await readAll(r.body);
     assert(r.status === 206 && eq(b, big.subarray(1000, 2000)), `status ${r.status}, ${b.length} bytes`);
-    assert(r.size === big.length && r.contentRange?.start === 1000 && r.contentRange.end === 1999, `size ${r.size}, contentRange ${js(r.contentRange)}`);
+    assert(
+      r.size === big.length && r.contentRange?.start === 1000 && r.contentRange.end === 1999,
+      `size ${r.size}, contentRange ${js(r.contentRange)}`,
+    );
   });
 
   await check(CHECKS[10], async () => {
     try {
       await client.getObject({ bucket, key: "in/missing.txt" });
     } catch (e) {
-      assert(e instanceof S3Error && e.code === "NoSuchKey" && e.status === 404, `got ${(e as Error)?.name} ${(e as S3Error)?.code}: ${(e as Error)?.message}`);
+      assert(
+        e instanceof S3Error && e.code === "NoSuchKey" && e.status === 404,
+        `got ${(e as Error)?.name} ${(e as S3Error)?.code}: ${(e as Error)?.message}`,
+      );
       assert(!String(e.message).includes(creds.secretAccessKey), "secret key in the error message");
       return;
     }
@@ -203,7 +268,14 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
     const got = r.events.map((e) => e.key).sort();
     assert(js(got) === js(direct), `events ${js(got)}, expected ${js(direct)} (since ${since.toISOString()})`);
     const e = r.events.find((x) => x.key === "in/big.bin")!;
-    assert(e.bucket === bucket && e.name === "big.bin" && e.size === big.length && e.etag === put["in/big.bin"] && e.lastModified instanceof Date, `event ${js(e)}`);
+    assert(
+      e.bucket === bucket &&
+        e.name === "big.bin" &&
+        e.size === big.length &&
+        e.etag === put["in/big.bin"] &&
+        e.lastModified instanceof Date,
+      `event ${js(e)}`,
+    );
     assert(!r.hasMore, "hasMore after a complete poll");
     state = JSON.parse(JSON.stringify(r.state));
   });
@@ -217,7 +289,10 @@ export async function scenario(env: ScenarioEnv): Promise<Report> {
   await check(CHECKS[13], async () => {
     let last = { loaded: -1, total: -1 };
     const d = await downloadFile(client, { bucket, key: "in/big.bin", onProgress: (p) => (last = p) });
-    assert(d.size === big.length && d.etag === put["in/big.bin"] && d.lastModified instanceof Date, `size ${d.size}, etag ${d.etag}`);
+    assert(
+      d.size === big.length && d.etag === put["in/big.bin"] && d.lastModified instanceof Date,
+      `size ${d.size}, etag ${d.etag}`,
+    );
     const b = await readAll(d.body);
     assert(eq(b, big), `body differs (${b.length} bytes)`);
     assert(last.loaded === big.length && last.total === big.length, `last progress ${js(last)}`);

@@ -28,7 +28,12 @@ export function s3TestServer(): Promise<S3TestServer> {
 
 /** A DNS-valid (virtual-host safe) bucket name, unique per call: `<prefix>-<time>-<random>`. */
 export function uniqueBucket(prefix = "test"): string {
-  let p = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "").slice(0, 36);
+  let p = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 36);
   // Names starting with these are reserved by S3; an empty prefix would leave a leading dash.
   if (!p || /^(xn--|sthree-)/.test(p)) p = "b" + (p && "-" + p);
   return `${p.replace(/-$/, "")}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
@@ -38,7 +43,9 @@ async function start(): Promise<S3TestServer> {
   const env = process.env;
   if (env.S3_TEST_ENDPOINT) {
     if (!env.S3_TEST_ACCESS_KEY_ID || !env.S3_TEST_SECRET_ACCESS_KEY) {
-      throw new Error("S3_TEST_ENDPOINT is set but S3_TEST_ACCESS_KEY_ID / S3_TEST_SECRET_ACCESS_KEY are not: set all three (S3_TEST_REGION is optional, default us-east-1)");
+      throw new Error(
+        "S3_TEST_ENDPOINT is set but S3_TEST_ACCESS_KEY_ID / S3_TEST_SECRET_ACCESS_KEY are not: set all three (S3_TEST_REGION is optional, default us-east-1)",
+      );
     }
     return {
       endpoint: env.S3_TEST_ENDPOINT.replace(/\/+$/, ""),
@@ -66,8 +73,13 @@ async function start(): Promise<S3TestServer> {
 }
 
 function started(vars: Record<string, string>, dir: string): S3TestServer {
-  const { S3_TEST_ENDPOINT: endpoint, S3_TEST_ACCESS_KEY_ID: accessKeyId, S3_TEST_SECRET_ACCESS_KEY: secretAccessKey } = vars;
-  if (!endpoint || !accessKeyId || !secretAccessKey) throw new Error("scripts/rgw.sh up printed no S3_TEST_* export lines");
+  const {
+    S3_TEST_ENDPOINT: endpoint,
+    S3_TEST_ACCESS_KEY_ID: accessKeyId,
+    S3_TEST_SECRET_ACCESS_KEY: secretAccessKey,
+  } = vars;
+  if (!endpoint || !accessKeyId || !secretAccessKey)
+    throw new Error("scripts/rgw.sh up printed no S3_TEST_* export lines");
   // 'exit' handlers must be synchronous; signals need a handler or node dies without running 'exit'.
   const onExit = () => {
     try {

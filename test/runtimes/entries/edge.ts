@@ -4,6 +4,9 @@ import { scenario } from "../scenario.ts";
 
 addEventListener("fetch", (event: any) => {
   event.respondWith(
-    (async () => new Response(JSON.stringify(await scenario(await event.request.json())), { headers: { "content-type": "application/json" } }))(),
+    (async () =>
+      new Response(JSON.stringify(await scenario(await event.request.json())), {
+        headers: { "content-type": "application/json" },
+      }))(),
   );
 });
