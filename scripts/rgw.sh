@@ -188,9 +188,11 @@ mon data = $dir/mon/\$cluster-\$id
 osd data = $dir/osd/\$cluster-\$id
 osd objectstore = memstore
 # memstore keeps objects in RAM: OSD RSS grows by ~2x what the tests store (a 300 MB object
-# added ~680 MB) and is not given back on delete (RGW gc is off). The "disk" is 512 MiB, so the
-# OSD reports full (writes fail) long before it can eat the machine: worst case ~1.2 GB RSS.
-memstore device bytes = 536870912
+# added ~680 MB) and is not given back on delete (RGW gc is off). The "disk" is 3 GiB, so the
+# OSD reports full (writes fail) long before it can eat the 24 GiB machine: worst case ~7 GB RSS.
+# A full npm test peaked at 2.0 GiB OSD RSS (about 1 GiB stored: the runtime matrix runs the download
+# suites, with 64 MiB objects, in four runtimes); the former 512 MiB filled up and hung the run.
+memstore device bytes = 3221225472
 osd op num shards = 1
 osd op num threads per shard = 2
 

@@ -88,7 +88,12 @@ export function openRange(context: DownloadContext, start: number, end: number, 
     if (response.etag !== etag) fail("ObjectChanged", ` (ETag ${response.etag}, not ${etag})`);
     if (response.status === 206) {
       const range = response.contentRange;
-      if (!range || range.start !== at || range.end !== end || range.size !== objectSize)
+      // Another total than the first response declared: the object's length was a lie (or it
+      // changed under the same ETag). Where a runtime drops queued bytes at a break (Bun), this
+      // resume is where a lying Content-Length shows.
+      if (range && range.size !== objectSize)
+        fail("LengthMismatch", `: the server now says ${range.size} bytes, first ${objectSize}`);
+      if (!range || range.start !== at || range.end !== end)
         fail("InvalidResponse", `: asked bytes ${at}-${end}, got ${range?.start}-${range?.end}/${range?.size}`);
       skip = 0;
       trimTail = false;
