@@ -419,19 +419,58 @@ await scenarioRow("workerd", "workerd", BIN.node22, [join(here, "hosts/workerd.m
 
 // d2. workerd: the R2 -> Queue -> Worker example (examples/r2-queue-worker.ts) with a Miniflare queue
 // and Durable Object, RGW standing in for R2's S3 API (issue 11).
-await r2QueueRow();
-async function r2QueueRow() {
-  const runtime = "workerd queue",
-    tested = "R2 -> Queue -> Worker example: parse, dedup (Durable Object), download";
+await workerdHostRow({
+  runtime: "workerd queue",
+  tested: "R2 -> Queue -> Worker example: parse, dedup (Durable Object), download",
+  entry: "r2-queue",
+  host: "workerd-queue",
+  timeoutMs: 90_000,
+  minChecks: 5,
+  summary: (report) => `${report.checks.length} checks passed: ${report.checks.map((check) => check.name).join("; ")}`,
+});
+
+// d3. workerd: the README's cron Worker recipe (issue 10): separate scheduled() invocations, one
+// poll each with maxRequestsPerPoll 40, the state in a Miniflare KV namespace, uploads in between.
+await workerdHostRow({
+  runtime: "workerd cron",
+  tested: "cron Worker: one bounded poll per invocation, state in KV, <= 50 subrequests",
+  entry: "cron-trigger",
+  host: "workerd-cron",
+  timeoutMs: 300_000,
+  minChecks: 4,
+  summary: (report) => `${report.invocations} invocations; ${report.checks.map((check) => check.name).join("; ")}`,
+});
+
+interface HostReport {
+  runtimeVersion?: string;
+  invocations?: number;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+/**
+ * A workerd row whose Worker is test/runtimes/entries/<entry>.ts, bundled for platform neutral with
+ * no import left, and driven by hosts/<host>.mjs (Miniflare, under Node 22) against RGW in a fresh
+ * bucket. The host prints one `REPORT {json}` line with its checks.
+ */
+async function workerdHostRow(row: {
+  runtime: string;
+  tested: string;
+  entry: string;
+  host: string;
+  timeoutMs: number;
+  minChecks: number;
+  summary: (report: HostReport) => string;
+}) {
+  const { runtime, tested } = row;
   if (!want(runtime)) return;
   const start = Date.now();
   const problems: string[] = [];
-  let report: { runtimeVersion?: string; checks: { name: string; ok: boolean; detail: string }[] } = { checks: [] };
+  let report: HostReport = { checks: [] };
   try {
     const esbuild = await import(join(nm, "esbuild/lib/main.js"));
-    const bundle = join(tmp, "r2-queue.mjs");
+    const bundle = join(tmp, `${row.entry}.mjs`);
     const built = await esbuild.build({
-      entryPoints: [join(here, "entries/r2-queue.ts")],
+      entryPoints: [join(here, `entries/${row.entry}.ts`)],
       outfile: bundle,
       format: "esm",
       bundle: true,
@@ -442,23 +481,23 @@ async function r2QueueRow() {
     });
     const imports = Object.values<any>(built.metafile.outputs).flatMap((output) => output.imports);
     if (imports.length) throw new Error(`the bundle still imports ${imports.map((i: any) => i.path).join(", ")}`);
-    const bucket = `rt-queue-${Date.now().toString(36)}-${nb++}`;
     const env = {
       S3_ENDPOINT: S3.endpoint,
       S3_REGION: S3.region,
       S3_ACCESS_KEY_ID: S3.accessKeyId,
       S3_SECRET_ACCESS_KEY: S3.secretAccessKey,
-      S3_BUCKET: bucket,
+      S3_BUCKET: `rt-${row.entry}-${Date.now().toString(36)}-${nb++}`,
     };
-    const out = await exec(BIN.node22, [join(here, "hosts/workerd-queue.mjs"), bundle], {
+    const out = await exec(BIN.node22, [join(here, `hosts/${row.host}.mjs`), bundle], {
       env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) },
-      timeoutMs: 90_000,
+      timeoutMs: row.timeoutMs,
     });
     const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
     if (out.code !== 0 || !line)
       throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
     report = JSON.parse(line.slice(7));
-    if (report.checks.length < 5) problems.push(`only ${report.checks.length} of 5 checks ran`);
+    if (report.checks.length < row.minChecks)
+      problems.push(`only ${report.checks.length} of ${row.minChecks} checks ran`);
     for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
   } catch (error) {
     problems.push(String((error as Error)?.message ?? error));
@@ -469,68 +508,7 @@ async function r2QueueRow() {
     tested,
     ok: !problems.length,
     ms: Date.now() - start,
-    detail: problems.length
-      ? problems.join("\n")
-      : `${report.checks.length} checks passed: ${report.checks.map((check) => check.name).join("; ")}`,
-  });
-}
-
-// d3. workerd: the README's cron Worker recipe (issue 10): separate scheduled() invocations, one
-// poll each with maxRequestsPerPoll 40, the state in a Miniflare KV namespace, uploads in between.
-await cronTriggerRow();
-async function cronTriggerRow() {
-  const runtime = "workerd cron",
-    tested = "cron Worker: one bounded poll per invocation, state in KV, <= 50 subrequests";
-  if (!want(runtime)) return;
-  const start = Date.now();
-  const problems: string[] = [];
-  let report: {
-    runtimeVersion?: string;
-    invocations?: number;
-    checks: { name: string; ok: boolean; detail: string }[];
-  } = { checks: [] };
-  try {
-    const esbuild = await import(join(nm, "esbuild/lib/main.js"));
-    const bundle = join(tmp, "cron-trigger.mjs");
-    await esbuild.build({
-      entryPoints: [join(here, "entries/cron-trigger.ts")],
-      outfile: bundle,
-      format: "esm",
-      bundle: true,
-      platform: "neutral",
-      target: "es2022",
-      logLevel: "silent",
-    });
-    const bucket = `rt-cron-${Date.now().toString(36)}-${nb++}`;
-    const env = {
-      S3_ENDPOINT: S3.endpoint,
-      S3_REGION: S3.region,
-      S3_ACCESS_KEY_ID: S3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: S3.secretAccessKey,
-      S3_BUCKET: bucket,
-    };
-    const out = await exec(BIN.node22, [join(here, "hosts/workerd-cron.mjs"), bundle], {
-      env: { ...process.env, SCENARIO_ENV: JSON.stringify(env) },
-      timeoutMs: 300_000,
-    });
-    const line = out.out.split("\n").find((text) => text.startsWith("REPORT "));
-    if (out.code !== 0 || !line)
-      throw new Error(`${out.timedOut ? "timed out; " : ""}exit ${out.code}, no report:\n${tail(out.out)}`);
-    report = JSON.parse(line.slice(7));
-    if (report.checks.length < 4) problems.push(`only ${report.checks.length} of 4 checks ran`);
-    for (const check of report.checks) if (!check.ok) problems.push(`FAILED ${check.name}: ${check.detail}`);
-  } catch (error) {
-    problems.push(String((error as Error)?.message ?? error));
-  }
-  rows.push({
-    runtime,
-    version: report.runtimeVersion ?? "workerd",
-    tested,
-    ok: !problems.length,
-    ms: Date.now() - start,
-    detail: problems.length
-      ? problems.join("\n")
-      : `${report.invocations} invocations; ${report.checks.map((check) => check.name).join("; ")}`,
+    detail: problems.length ? problems.join("\n") : row.summary(report),
   });
 }
 
