@@ -194,10 +194,11 @@ describe("downloadFile", () => {
     srv.faults.lieLength = -5000;
     const d = await downloadFile(client, { bucket: "b", key: "l2.bin" });
     // Node 20's fetch stops at the declared length and the checksum catches the difference; other
-    // fetch implementations error on the surplus bytes, and the resumes keep hitting the lie.
+    // fetch implementations error on the surplus bytes, and the resume's Content-Range then shows
+    // the true length (LengthMismatch), or the resumes keep hitting the lie (Truncated).
     await assert.rejects(
       readAll(d.body),
-      (e: any) => e instanceof DownloadError && /^(ChecksumMismatch|Truncated)$/.test(e.code),
+      (e: any) => e instanceof DownloadError && /^(ChecksumMismatch|LengthMismatch|Truncated)$/.test(e.code),
     );
   });
 
