@@ -57,6 +57,18 @@ after(async () => {
 
 const cli = (args: string[], env?: Record<string, string | undefined>) => runCli(server, args, env);
 const put = (key: string, body: string) => client.putObject({ bucket, key, body });
+/** `watch --once` over a folder and its subfolders since 2000, JSON lines, downloading into `downloads`. */
+const watchOnceJson = (folder: string, downloads: string) =>
+  cli([
+    "watch",
+    `s3://${bucket}/${folder}/`,
+    "--once",
+    "--include-subfolders",
+    ...SINCE,
+    "--json",
+    "--download-to",
+    downloads,
+  ]);
 
 /**
  * A pass-through proxy to RGW (the signature covers the Host header, which is forwarded as sent)
@@ -147,16 +159,7 @@ describe("watch: what buckets contain", () => {
     const again = await cli([...args, "--json"]);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.out, "");
-    const fresh = await cli([
-      "watch",
-      `s3://${bucket}/fs/`,
-      "--once",
-      "--include-subfolders",
-      ...SINCE,
-      "--json",
-      "--download-to",
-      join(work, "fs/json"),
-    ]);
+    const fresh = await watchOnceJson("fs", join(work, "fs/json"));
     const events = jsonLines(fresh);
     assert.equal(events.length, 5, fresh.out);
     assert.match(events.find((event) => event.key === `fs/${long300}`).skipped, /ENAMETOOLONG/);
@@ -169,16 +172,7 @@ describe("watch: what buckets contain", () => {
     for (const key of ["amb/in//x", "amb/in/./y", "amb/in/z/."]) await putRaw(server, bucket, key, `other ${key}`);
     await settle();
     const downloads = join(work, "amb/files");
-    const run = await cli([
-      "watch",
-      `s3://${bucket}/amb/`,
-      "--once",
-      "--include-subfolders",
-      ...SINCE,
-      "--json",
-      "--download-to",
-      downloads,
-    ]);
+    const run = await watchOnceJson("amb", downloads);
     assert.equal(run.code, 0, run.stderr);
     const events = jsonLines(run);
     assert.equal(events.length, 6, run.out);
@@ -367,16 +361,7 @@ describe("watch: the download directory", () => {
     await put("link/linked/planted.txt", "should not leave");
     await put("link/normal/ok.txt", "ok");
     await settle();
-    const run = await cli([
-      "watch",
-      `s3://${bucket}/link/`,
-      "--once",
-      "--include-subfolders",
-      ...SINCE,
-      "--json",
-      "--download-to",
-      downloads,
-    ]);
+    const run = await watchOnceJson("link", downloads);
     assert.equal(run.code, 0, run.stderr);
     const events = jsonLines(run);
     assert.match(events.find((event) => event.key === "link/linked/planted.txt").skipped, /symbolic link/);

@@ -13,6 +13,8 @@ import { InputError, isTransient } from "../src/errors.ts";
 import { repoRoot } from "./support/util.ts";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
+/** The options that point sqsS3Events at a queue of the local fauxqs. */
+const onFauxqs = (queueUrl: string) => ({ queueUrl, endpoint, region: "us-east-1", credentials });
 const fixtureMessage = (file: string) =>
   JSON.stringify(JSON.parse(readFileSync(join(repoRoot, "fixtures/events", file), "utf8")).message);
 
@@ -76,10 +78,7 @@ test("fauxqs: AWS, SNS-wrapped and R2 notifications parsed, a bad body reported,
     return fetch(url, init);
   };
   const batch = await firstBatch({
-    queueUrl,
-    endpoint,
-    region: "us-east-1",
-    credentials,
+    ...onFauxqs(queueUrl),
     fetch: recording,
     waitTimeSeconds: 1,
   });
@@ -150,10 +149,7 @@ test("long polling delivers a message sent during the wait; abort ends a waiting
   const batches: SqsBatch[] = [];
   const consuming = (async () => {
     for await (const batch of sqsS3Events({
-      queueUrl,
-      endpoint,
-      region: "us-east-1",
-      credentials,
+      ...onFauxqs(queueUrl),
       signal: controller.signal,
     })) {
       batches.push(batch);
@@ -382,10 +378,7 @@ test("a consumer that stops (abort) still acks the batch in its hands", async ()
   const controller = new AbortController();
   let held: SqsBatch | undefined;
   for await (const batch of sqsS3Events({
-    queueUrl,
-    endpoint,
-    region: "us-east-1",
-    credentials,
+    ...onFauxqs(queueUrl),
     signal: controller.signal,
   })) {
     held = batch;

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { newFileTrigger, compareKeys, type FileEvent, type TriggerState } from "../src/trigger.ts";
-import type { ListObjectsV2Result, S3Object } from "../src/client.ts";
+import type { ListObjectsV2Params, ListObjectsV2Result, S3Object } from "../src/client.ts";
 import { InputError, NetworkError, S3Error } from "../src/errors.ts";
 import { seededRandom } from "./support/util.ts";
 import { newFileTriggerV1 } from "./support/trigger-v1.ts";
@@ -39,15 +39,7 @@ class FakeBucket {
   }
   client() {
     return {
-      listObjectsV2: async (p: {
-        bucket: string;
-        prefix?: string;
-        delimiter?: string;
-        continuationToken?: string;
-        startAfter?: string;
-        maxKeys?: number;
-        signal?: AbortSignal;
-      }): Promise<ListObjectsV2Result> => {
+      listObjectsV2: async (p: ListObjectsV2Params): Promise<ListObjectsV2Result> => {
         this.calls.push({
           prefix: p.prefix,
           delimiter: p.delimiter,
