@@ -1,6 +1,9 @@
 // One download in its own process, so peak RSS belongs to one contender alone. Plain JS run by plain
 // node (no tsx loader in the process): s3-edge comes from a bundle that download.ts builds first.
-// Usage: node download-child.mjs <bare|s3-edge|s3-edge-nodefetch|aws-sdk|nodefetch|fetch|http> <endpoint> <bucket> <key> [concurrency partSize]
+// Usage: node download-child.mjs <bare|s3-edge|s3-edge-globalfetch|aws-sdk|nodefetch|fetch|http> <endpoint> <bucket> <key> [concurrency partSize]
+// "s3-edge" is what `import { S3Client } from "s3-edge"` gives on Node (the package's "node" export,
+// src/index.node.ts), with no fetch option: the default transport. "s3-edge-globalfetch" is the
+// edge entry with Node's global fetch (what an explicit `fetch: globalThis.fetch` gets).
 // Prints one JSON line: { bytes, ms, mibPerSec, rssBeforeMiB, peakRssMiB }.
 import { readFileSync } from "node:fs";
 
@@ -20,11 +23,10 @@ const peakKb = () => {
 };
 
 let run;
-if (who == "s3-edge" || who == "s3-edge-nodefetch") {
-  const { S3Client, downloadFile } = await import(new URL("./.build/s3-edge.mjs", import.meta.url).href);
-  const fetch =
-    who == "s3-edge" ? undefined : (await import(new URL("./.build/s3-edge-node.mjs", import.meta.url).href)).nodeFetch;
-  const client = new S3Client({ region: "us-east-1", endpoint, credentials, fetch });
+if (who == "s3-edge" || who == "s3-edge-globalfetch") {
+  const bundle = who == "s3-edge" ? "./.build/s3-edge-node-default.mjs" : "./.build/s3-edge.mjs";
+  const { S3Client, downloadFile } = await import(new URL(bundle, import.meta.url).href);
+  const client = new S3Client({ region: "us-east-1", endpoint, credentials });
   run = async () => {
     const d = await downloadFile(client, {
       bucket,
