@@ -10,6 +10,7 @@
 // bundle of an app that uses downloadFile only: the CPU cost is the same on JS's one thread.)
 // A multipart COMPOSITE checksum ("…-N") is checked part by part: the parts
 // are fetched by partNumber, whose responses carry each part's own checksum and byte range.
+import { BlockPool, ByteQueue } from "./byte-queue.ts";
 import { combineCrc, CRC32_SPEC, CRC32C_SPEC, CRC64NVME_SPEC, type CrcSpec } from "./crc-combine.ts";
 import type { CrcRegister } from "./checksum.ts";
 import type { Download, InOrderSource, OpenedDownload } from "./download.ts";
@@ -17,8 +18,13 @@ import { downloadError, openRange, type RangeReader } from "./range-reader.ts";
 import type { GetObjectResult } from "./types.ts";
 import { checkDigest, type ChecksumAlgorithm } from "./verify.ts";
 
-// Chunks the in-order body hands out: small copies die young (see downloadParallel).
-const DELIVERY_CHUNK = 16 * 1024;
+// Chunks the in-order body hands out, each a copy of its own. Measured at concurrency 8 (256 MiB
+// through 16 MiB/s connections, 5 runs each): peak RSS 131-137 MiB with 16 KiB, 130-133 with 32 KiB
+// and 64 KiB, the same throughput.
+const DELIVERY_CHUNK = 32 * 1024;
+// The blocks parts are held in (byte-queue.ts): a part holds at most one block not full, so small
+// blocks keep memory near the bytes held (1 MiB blocks measured 3-4 MiB more at concurrency 8).
+const HOLD_BLOCK = 256 * 1024;
 
 const COMBINABLE: Record<string, CrcSpec> = { crc32: CRC32_SPEC, crc32c: CRC32C_SPEC, crc64nvme: CRC64NVME_SPEC };
 
@@ -33,10 +39,8 @@ interface Part {
   /** The part's own checksum (COMPOSITE), from its partNumber response. */
   expected?: string;
   done: boolean;
-  /** In-order delivery: a ring of at most partSize bytes received and not yet delivered. */
-  ring?: Uint8Array;
-  written: number;
-  delivered: number;
+  /** In-order delivery: the bytes received and not yet delivered (at most partSize). */
+  held?: ByteQueue;
 }
 
 /** How the parts' bytes leave: in order to a stream, or at their offsets to a file. */
@@ -59,7 +63,12 @@ interface Plan {
   unverifiedReason?: string;
 }
 
-function plan({ context, choice, parallel }: OpenedDownload): Plan {
+/**
+ * The parts and their check. `graded` (in-order delivery): the first `concurrency` parts are
+ * partSize × 1/c, 2/c, … c/c, so that parts end one after another instead of all at once (see
+ * partsInOrder); at offsets every part is partSize.
+ */
+function plan({ context, choice, parallel }: OpenedDownload, graded: boolean): Plan {
   const { objectSize } = context;
   const newPart = (start: number, end: number, partNumber?: number): Part => ({
     start,
@@ -68,8 +77,6 @@ function plan({ context, choice, parallel }: OpenedDownload): Plan {
     received: 0,
     checksumState: choice.algorithm?.init(),
     done: false,
-    written: 0,
-    delivered: 0,
   });
   const { algorithm, expected } = choice;
   if (algorithm && choice.parts) {
@@ -77,10 +84,14 @@ function plan({ context, choice, parallel }: OpenedDownload): Plan {
     const parts = Array.from({ length: choice.parts }, (_, index) => newPart(NaN, NaN, index + 1));
     return { parts, algorithm, expected, mode: "parts" };
   }
-  const partSize = parallel!.partSize;
+  const { partSize, concurrency } = parallel!;
   const parts: Part[] = [];
-  for (let start = 0; start < objectSize; start += partSize)
-    parts.push(newPart(start, Math.min(start + partSize, objectSize) - 1));
+  for (let start = 0; start < objectSize;) {
+    const index = parts.length;
+    const size = graded && index < concurrency ? Math.ceil((partSize * (index + 1)) / concurrency) : partSize;
+    parts.push(newPart(start, Math.min(start + size, objectSize) - 1));
+    start += size;
+  }
   if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
   return { parts, algorithm, expected, mode: "sequential" };
 }
@@ -191,42 +202,54 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
   return { finished, fail, failed: () => failure };
 }
 
-/** A parallel download's bytes in order (for downloadFile's body): at most `concurrency` parts are held. */
+/**
+ * A parallel download's bytes in order (for downloadFile's body): at most `concurrency` parts are
+ * in flight, each holds at most partSize bytes received ahead of the consumer, and all but the head
+ * part (the one being delivered) together at most (concurrency - 1) / 2 × partSize.
+ * Why half: parts of one size started together end together, so just before the head part ends,
+ * every other part is nearly complete and held whole (concurrency × partSize). The graded first
+ * parts (plan) end one after another, and so does every part after them: the parts in flight are
+ * then at 1/c, 2/c, … (c-1)/c of their bytes: (c - 1) / 2 × partSize held. The limit only catches
+ * the jitter above that (a busy CPU, uneven connections); a part over it pauses its connection, and
+ * what its server sends meanwhile waits in the socket's receive buffer (TCP flow control).
+ * Measured on 256 MiB through 16 MiB/s connections, partSize 8 MiB, peak RSS above bare node at
+ * concurrency 4 / 8 / 16: rings of partSize per part +78 / +113 / +188 MiB; this +56 / +88 / +125,
+ * at the same speed (bench/download.ts).
+ */
 export function partsInOrder(opened: OpenedDownload): InOrderSource {
   const { concurrency, partSize } = opened.parallel!;
-  const planned = plan(opened);
+  const planned = plan(opened, true);
   const { parts } = planned;
   let head = 0;
   // Who waits for what: the consumer for bytes (or a part done), a held writer for room in its
-  // ring, a worker for the head to move. Each waits on its own signal, so a 16 KiB chunk wakes the
+  // part, a worker for the head to move. Each waits on its own signal, so a chunk wakes the
   // consumer only, not every worker; a failure wakes everyone.
   const received = newSignal(),
     drained = newSignal(),
     headMoved = newSignal();
   const notifyAll = () => (received.notify(), drained.notify(), headMoved.notify());
-  // Received bytes are copied into a ring per part (at most `concurrency` rings of partSize, reused)
-  // and handed out as fresh copies of DELIVERY_CHUNK bytes: the bytes held never exceed concurrency
-  // × partSize, whatever the object's part sizes (a COMPOSITE object's own parts can be 5 GiB), and
-  // the network's chunks die young instead of living as long as their part. Measured on 256 MiB
-  // through 16 MiB/s connections (2 loaded cores): +84 MiB peak RSS over bare node at concurrency 4,
-  // +120 at 8 (rings 32 and 64 MiB; holding the network's chunks instead: +91 and +124).
-  const spareRings: Uint8Array[] = [];
+  // Received bytes are copied into blocks (byte-queue.ts) and handed out as fresh copies of
+  // DELIVERY_CHUNK bytes: the network's chunks die young instead of living as long as their part,
+  // and a part larger than partSize (a COMPOSITE object's own parts can be 5 GiB) never holds more
+  // than partSize.
+  const pool = new BlockPool(Math.min(HOLD_BLOCK, partSize));
+  // Bytes held by parts other than the head: beyond this they wait (their connections pause).
+  const holdLimit = (Math.max(1, concurrency - 1) * partSize) / 2;
+  let heldAhead = 0;
   const run = runParts(opened, planned, {
     async mayStart(index) {
       while (index >= head + concurrency && !run.failed()) await headMoved.wait;
     },
     async write(part, chunk) {
-      const ring = (part.ring ??= spareRings.pop() ?? new Uint8Array(partSize));
+      const held = (part.held ??= new ByteQueue(pool));
       for (let at = 0; at < chunk.length;) {
-        // A part larger than partSize (a COMPOSITE object's own parts can be up to 5 GiB) waits for
-        // room until it becomes the head and the consumer drains it.
-        while (part.written - part.delivered === partSize && !run.failed()) await drained.wait;
+        // Full: wait until this part becomes the head and the consumer drains it.
+        while (!run.failed() && (held.length === partSize || (part !== parts[head] && heldAhead >= holdLimit)))
+          await drained.wait;
         if (run.failed()) return;
-        const offset = part.written % partSize;
-        const room = Math.min(partSize - (part.written - part.delivered), partSize - offset);
-        const piece = chunk.subarray(at, at + room);
-        ring.set(piece, offset);
-        part.written += piece.length;
+        const piece = chunk.subarray(at, at + partSize - held.length);
+        held.push(piece);
+        if (part !== parts[head]) heldAhead += piece.length;
         at += piece.length;
         received.notify();
       }
@@ -234,6 +257,7 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
     partDone: received.notify,
   });
   run.finished.then(notifyAll, notifyAll);
+  // Blocks go back to the pool as they are read; a failure leaves them to the GC with the download.
 
   run.finished.catch(() => {}); // read through body; an unread failure is not an unhandled rejection
   return {
@@ -247,18 +271,17 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
           verifyParts(opened, planned);
           return undefined;
         }
-        if (part.written > part.delivered) {
-          const offset = part.delivered % partSize;
-          const length = Math.min(part.written - part.delivered, partSize - offset, DELIVERY_CHUNK);
-          part.delivered += length;
+        const bytes = part.held?.shift(DELIVERY_CHUNK);
+        if (bytes) {
           drained.notify();
-          return part.ring!.slice(offset, offset + length);
+          return bytes;
         }
         if (part.done) {
-          if (part.ring) spareRings.push(part.ring);
-          part.ring = undefined;
           head++;
+          // The new head's bytes are no longer ahead of the consumer (a part waiting on holdLimit goes on).
+          heldAhead -= parts[head]?.held?.length ?? 0;
           headMoved.notify();
+          drained.notify();
           continue;
         }
         await received.wait;
@@ -302,7 +325,7 @@ export async function downloadPartsTo(
   opened: OpenedDownload,
   write: (chunk: Uint8Array, offset: number) => Promise<unknown>,
 ): Promise<Pick<Download, "verified" | "unverifiedReason">> {
-  const planned = plan(opened);
+  const planned = plan(opened, false);
   const { algorithm } = planned;
   if (planned.mode === "sequential") {
     // Writes at offsets are not in order: a CRC is combined from the parts' CRCs; a SHA-256 cannot be.

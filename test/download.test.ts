@@ -401,8 +401,20 @@ describe("downloadFile: low-speed limit and what servers send back", () => {
 describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
   const parallel = (key: string, extra: object = {}) =>
     downloadFile(client, { bucket: "b", key, concurrency: 4, partSize: 256 * 1024, ...extra });
+  // The documented layout of an in-order parallel download: the first `concurrency` parts are graded
+  // (partSize × 1/c, 2/c, … c/c, rounded up) so that parts end one after another, then partSize each.
+  const layout = (size: number, partSize: number, concurrency: number) => {
+    const ranges: { start: number; end: number }[] = [];
+    for (let start = 0; start < size;) {
+      const k = ranges.length;
+      const length = k < concurrency ? Math.ceil((partSize * (k + 1)) / concurrency) : partSize;
+      ranges.push({ start, end: Math.min(start + length, size) - 1 });
+      start += length;
+    }
+    return ranges;
+  };
 
-  test("every boundary alignment: sizes around part multiples, byte-exact, one GET per part, If-Match on each range", async () => {
+  test("every boundary alignment: sizes around part multiples, byte-exact, one GET per part (graded first parts), If-Match on each range", async () => {
     const partSize = 64 * 1024;
     for (const size of [
       partSize + 1,
@@ -419,8 +431,8 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
       assert.equal(d.size, size);
       same(await readAll(d.body), data);
       const g = gets("al.bin"),
-        parts = Math.ceil(size / partSize);
-      assert.equal(g.length, parts, `size ${size}`);
+        planned = layout(size, partSize, 3);
+      assert.equal(g.length, planned.length, `size ${size}`);
       assert.equal(g[0].range, undefined);
       assert.equal(g[0].checksumMode, "ENABLED");
       const ranges = g
@@ -429,11 +441,9 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
         .sort((a, b) => +/\d+/.exec(a!)![0] - +/\d+/.exec(b!)![0]);
       assert.deepEqual(
         ranges,
-        Array.from(
-          { length: parts - 1 },
-          (_, i) => `bytes=${(i + 1) * partSize}-${Math.min((i + 2) * partSize, size) - 1}`,
-        ),
+        planned.slice(1).map(({ start, end }) => `bytes=${start}-${end}`),
       );
+      assert.ok(planned.every(({ start, end }) => end - start + 1 <= partSize));
       assert.ok(g.slice(1).every((q) => q.ifMatch === `"${o.etag}"`));
     }
   });
@@ -504,7 +514,7 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
       assert.equal(d.verified, "crc64nvme");
       same(await readAll(d.body), data);
       const g = gets(),
-        parts = Math.ceil(size / (256 * 1024));
+        parts = layout(size, 256 * 1024, 4).length;
       assert.ok(
         g.length >= parts + 1 && g.length <= parts + cuts,
         `seed ${seed}: ${g.length} GETs for ${parts} parts and ${cuts} cuts`,
@@ -546,6 +556,33 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     const before = gets("bp.bin").length;
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(gets("bp.bin").length, before, "no new range while the consumer waits");
+    await reader.cancel();
+  });
+
+  test("a consumer that stops: the parts ahead of the one being read hold at most (concurrency - 1) / 2 × partSize", async () => {
+    const partSize = MiB,
+      concurrency = 4;
+    srv.put("hold.bin", randomData(32 * MiB, 53));
+    let loaded = 0;
+    const d = await downloadFile(client, {
+      bucket: "b",
+      key: "hold.bin",
+      concurrency,
+      partSize,
+      onProgress: (p) => (loaded = p.loaded),
+    });
+    const reader = d.body.getReader();
+    const consumed = (await reader.read()).value!.length;
+    // Wait until nothing more comes in: every range is paused or done.
+    for (let last = -1; last !== loaded;) {
+      last = loaded;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    // Received and not delivered: the head part (at most partSize), the parts ahead (the limit), and
+    // at most one network chunk per connection on its way into a part.
+    const limit = partSize + ((concurrency - 1) / 2) * partSize + concurrency * 64 * 1024;
+    assert.ok(loaded - consumed > partSize, `${loaded - consumed} bytes held: the parts ahead were fetched`);
+    assert.ok(loaded - consumed <= limit, `${loaded - consumed} bytes held, limit ${limit}`);
     await reader.cancel();
   });
 
