@@ -34,7 +34,10 @@ export interface DownloadOptions extends RequestOptions, SseCustomerKey {
   minBytesPerSecond?: number;
   /** Ranges fetched in parallel (default 1: one connection). Objects of one part use one request. */
   concurrency?: number;
-  /** Bytes per range when concurrency > 1 (default 8 MiB). Memory stays near concurrency × partSize. */
+  /**
+   * Bytes per range when concurrency > 1 (default 8 MiB); the body's first `concurrency` ranges are
+   * graded smaller (partSize × 1/c … c/c). The body holds at most (concurrency + 1) / 2 × partSize.
+   */
   partSize?: number;
 }
 
