@@ -3,6 +3,7 @@
 // wrong body. With concurrency > 1, ranges are fetched in parallel (download-parallel.ts).
 import type { S3Client } from "./client.ts";
 import { partsInOrder } from "./download-parallel.ts";
+import { InputError } from "./errors.ts";
 import { openRange, rangeBounds, type DownloadContext } from "./range-reader.ts";
 import type { GetObjectParams, GetObjectResult, RequestOptions, SseCustomerKey } from "./types.ts";
 import { checkDigest, chooseChecksum, type ChecksumAlgorithm, type ChecksumChoice } from "./verify.ts";
@@ -69,6 +70,40 @@ export interface OpenedDownload {
   parallel?: { concurrency: number; partSize: number };
 }
 
+const GiB = 1024 * 1024 * 1024;
+// What each numeric option must be, as a check and the words for the error. Bad values are refused
+// before any request: a NaN partSize would otherwise bound nothing, and a range S3 cannot parse is
+// ignored by S3 (the whole object would come back as if it were the range).
+const OPTION_RULES: Record<string, [(value: number) => boolean, string]> = {
+  concurrency: [(value) => Number.isInteger(value) && value >= 1 && value <= 1024, "a whole number from 1 to 1024"],
+  partSize: [
+    (value) => Number.isInteger(value) && value >= 1024 && value <= 5 * GiB,
+    "a whole number of bytes from 1 KiB to 5 GiB",
+  ],
+  maxResumes: [(value) => Number.isInteger(value) && value >= 0, "a whole number >= 0"],
+  idleTimeoutMs: [(value) => Number.isFinite(value) && value > 0, "a number of milliseconds > 0"],
+  minBytesPerSecond: [(value) => Number.isFinite(value) && value >= 0, "a number >= 0"],
+};
+const RANGE = /^bytes=(?:(\d+)-(\d*)|-(\d*[1-9]\d*))$/;
+
+/** Throws InputError for the first option that cannot be used. */
+function checkOptions(options: DownloadOptions): void {
+  for (const [field, [valid, what]] of Object.entries(OPTION_RULES)) {
+    const value = options[field as keyof DownloadOptions];
+    if (value !== undefined && !(typeof value === "number" && valid(value)))
+      throw new InputError(
+        `download: ${field} must be ${what}, not ${typeof value === "string" ? JSON.stringify(value) : String(value)}`,
+        field,
+      );
+  }
+  const range = options.range === undefined ? undefined : RANGE.exec(String(options.range));
+  if (options.range !== undefined && (!range || (range[2] && +range[2] < +range[1])))
+    throw new InputError(
+      `download: range must be "bytes=start-end" (start <= end), "bytes=start-" or "bytes=-length", not ${JSON.stringify(options.range)}`,
+      "range",
+    );
+}
+
 /**
  * The first request of a download: a GET of the whole object (or the caller's range) with checksum
  * mode, since S3 sends a full-object checksum only on a whole-object GET or HEAD. A small object is
@@ -81,6 +116,7 @@ export async function openDownload(
   // fetch transparently decodes a stored Content-Encoding (gzip, br...), which would break the byte
   // count, the checksum and resume offsets: ask S3 to label the body identity and get the stored bytes.
   // (getObject picks the fields it knows from the options.)
+  checkOptions(options);
   const request: GetObjectParams = { ...options, responseContentEncoding: "identity" };
   const first = await client.getObject({ ...request, ifMatch: options.etag, checksumMode: true });
   const { start, end } = rangeBounds(options.range, first.size);
@@ -93,8 +129,8 @@ export async function openDownload(
     downloadStart: start,
     downloadSize: end - start + 1,
   };
-  const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
-  const partSize = Math.max(1, Math.floor(options.partSize ?? 8 * 1024 * 1024));
+  const concurrency = options.concurrency ?? 1;
+  const partSize = options.partSize ?? 8 * 1024 * 1024;
   const choice = chooseChecksum(first);
   // A multipart COMPOSITE checksum is checkable only part by part: with concurrency > 1 such an
   // object is fetched by its parts even when it is smaller than partSize.

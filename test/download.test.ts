@@ -8,7 +8,7 @@ import { gzipSync } from "node:zlib";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { S3Client, type GetObjectResult } from "../src/client.ts";
 import { downloadFile } from "../src/download.ts";
-import { DownloadError, NetworkError, S3Error } from "../src/errors.ts";
+import { DownloadError, InputError, NetworkError, S3Error } from "../src/errors.ts";
 import { downloadToFile } from "../src/node/index.ts";
 import { compositeChecksums, randomData, rng, startRangeServer, type RangeServer } from "./support/rangeserver.ts";
 import { readAll } from "./support/util.ts";
@@ -45,6 +45,46 @@ const isDownloadError = (code: string) => (e: unknown) => {
 };
 
 describe("downloadFile", () => {
+  test("options that cannot be used are refused with InputError naming the field, before any request", async () => {
+    srv.put("opt.bin", randomData(1000, 54));
+    srv.requests.length = 0;
+    const refused: [string, unknown][] = [
+      ["concurrency", 0],
+      ["concurrency", 2.5],
+      ["concurrency", NaN],
+      ["concurrency", "8"],
+      ["concurrency", 5000],
+      ["partSize", 0],
+      ["partSize", NaN],
+      ["partSize", Infinity],
+      ["partSize", 1.5 * 1024 * 1024 + 0.5],
+      ["maxResumes", -1],
+      ["idleTimeoutMs", 0],
+      ["minBytesPerSecond", -5],
+      ["range", "bytes=abc"],
+      ["range", "bytes=10-5"],
+      ["range", "bytes=-0"],
+      ["range", "10-20"],
+    ];
+    for (const [field, value] of refused) {
+      const options = { bucket: "b", key: "opt.bin", [field]: value } as any;
+      for (const download of [downloadFile, downloadToFile])
+        await assert.rejects(
+          download(client, { ...options, path: "/nonexistent/never-written" }),
+          (e: any) => e instanceof InputError && e.field === field && e.message.includes(field),
+          `${field}: ${String(value)}`,
+        );
+    }
+    assert.equal(srv.requests.length, 0, "no request for a refused option");
+    // The bounds themselves are accepted.
+    for (const options of [
+      { concurrency: 1024, partSize: 1024 },
+      { maxResumes: 0, minBytesPerSecond: 0 },
+      { range: "bytes=-1" },
+    ])
+      await readAll((await downloadFile(client, { bucket: "b", key: "opt.bin", ...options })).body);
+  });
+
   test("byte-exact multi-MiB object, checksum mode on, progress up to the total", async () => {
     const data = randomData(5 * MiB + 123, 1);
     const o = srv.put("big.bin", data, { contentType: "application/x-test" });
