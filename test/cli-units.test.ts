@@ -2,6 +2,7 @@
 // of control characters in text output.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { downloadTuning } from "../src/cli/arguments.ts";
 import { globMatcher } from "../src/cli/glob.ts";
 import { localPathOf, type PathMapping } from "../src/cli/local-paths.ts";
 import { escapeControl } from "../src/cli/output.ts";
@@ -95,5 +96,35 @@ describe("escaping text output", () => {
   test("escaping is injective: distinct keys print distinctly", () => {
     const keys = ["a\nb", "a\\x0ab", "a\\\nb", "a\\\\x0ab"];
     assert.equal(new Set(keys.map(escapeControl)).size, keys.length);
+  });
+});
+
+describe("--concurrency and --part-size", () => {
+  test("defaults 1 and 8 MiB; --part-size in MiB, fractions allowed, rounded to whole bytes", () => {
+    assert.deepEqual(downloadTuning({}), { concurrency: 1, partSize: 8 * 1024 * 1024 });
+    assert.deepEqual(downloadTuning({ concurrency: "16", "part-size": "0.5" }), {
+      concurrency: 16,
+      partSize: 512 * 1024,
+    });
+    assert.deepEqual(downloadTuning({ "part-size": "5120" }), { concurrency: 1, partSize: 5 * 1024 ** 3 });
+  });
+
+  test("values the download cannot use are usage errors naming the flag", () => {
+    for (const [flag, value] of [
+      ["concurrency", "0"],
+      ["concurrency", "2.5"],
+      ["concurrency", "1025"],
+      ["concurrency", "four"],
+      ["concurrency", " "],
+      ["part-size", "0"],
+      ["part-size", "0.0001"],
+      ["part-size", "5121"],
+      ["part-size", "abc"],
+    ])
+      assert.throws(
+        () => downloadTuning({ [flag]: value }),
+        (e: unknown) => e instanceof UsageError && e.message.includes(`--${flag}`),
+        `--${flag} ${value}`,
+      );
   });
 });

@@ -2,6 +2,7 @@
 // (keys the local file system cannot store, keys that would share a file, control characters),
 // transient failures, Ctrl-C and restarts, the state file's lock, temp files of a killed process,
 // symbolic links, and the flags of issue 10 (--incremental, --max-requests, --filter).
+import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -393,16 +394,41 @@ describe("watch: --filter, --incremental, --max-requests", () => {
     assert.deepEqual(keys(bounded), all);
   });
 
+  test("--download-to with --concurrency 3 --part-size 0.25: each file fetched as parallel ranges, byte-exact", async () => {
+    const files = { "par/one.bin": randomBytes(1024 * 1024 + 5), "par/two.bin": randomBytes(700 * 1024) };
+    for (const [key, body] of Object.entries(files)) await client.putObject({ bucket, key, body });
+    await settle();
+    const downloads = join(work, "par-downloads");
+    const run = await cli([
+      "watch",
+      `s3://${bucket}/par/`,
+      "--once",
+      ...SINCE,
+      "--json",
+      "--download-to",
+      downloads,
+      "--concurrency",
+      "3",
+      "--part-size",
+      "0.25",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    for (const [key, body] of Object.entries(files))
+      assert.deepEqual(readFileSync(join(downloads, key.slice("par/".length))), body, key);
+  });
+
   test("bad values of the new flags are usage errors (exit 2)", async () => {
     const runs = await Promise.all([
       cli(["watch", `s3://${bucket}/flt/`, "--max-requests", "0"]),
       cli(["watch", `s3://${bucket}/flt/`, "--max-requests", "1.5"]),
       cli(["watch", `s3://${bucket}/flt/`, "--filter", ""]),
       cli(["watch", `s3://${bucket}/flt/`, "--sqs", "http://127.0.0.1:1/q", "--once"]),
+      cli(["watch", `s3://${bucket}/flt/`, "--concurrency", "0"]),
+      cli(["watch", `s3://${bucket}/flt/`, "--part-size", "-1"]),
     ]);
     assert.deepEqual(
       runs.map((run) => run.code),
-      [2, 2, 2, 2],
+      [2, 2, 2, 2, 2, 2],
       runs.map((run) => run.stderr).join("\n"),
     );
   });

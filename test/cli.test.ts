@@ -105,6 +105,24 @@ describe("ls / get / presign", () => {
     assert.equal(toStdout.stderr, "", "stdout mode: nothing on stderr when it is not a terminal");
   });
 
+  test("get --concurrency 4 --part-size 0.25: parallel ranges, byte-exact to a file and to stdout", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 777);
+    await client.putObject({ bucket, key: "dir/parallel.bin", body: data });
+    const path = join(work, "parallel/copy.bin");
+    const tuning = ["--concurrency", "4", "--part-size", "0.25"];
+    const [toFile, toStdout, refused] = await Promise.all([
+      cli(["get", `s3://${bucket}/dir/parallel.bin`, path, ...tuning]),
+      cli(["get", `s3://${bucket}/dir/parallel.bin`, "-", ...tuning]),
+      cli(["get", `s3://${bucket}/dir/parallel.bin`, "-", "--concurrency", "0"]),
+    ]);
+    assert.equal(toFile.code, 0, toFile.stderr);
+    assert.deepEqual(readFileSync(path), data);
+    assert.equal(toStdout.code, 0, toStdout.stderr);
+    assert.deepEqual(toStdout.stdout, data);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--concurrency must be/);
+  });
+
   test("presign prints a URL that plain fetch can GET", async () => {
     const presigned = await cli(["presign", `s3://${bucket}/dir/sub/b.bin`, "--expires", "120"]);
     assert.equal(presigned.code, 0, presigned.stderr);

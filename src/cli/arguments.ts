@@ -20,6 +20,25 @@ export function parseS3Url(url: string | undefined, needsKey: boolean): S3Url {
   return { bucket: match[1], key: match[2] ?? "" };
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * --concurrency N and --part-size MiB (get, watch --download-to): ranges fetched in parallel, as
+ * downloadFile's `concurrency` and `partSize` (defaults 1 and 8 MiB).
+ */
+export function downloadTuning(options: Record<string, string | undefined>): { concurrency: number; partSize: number } {
+  const concurrency = numberOption("concurrency", options.concurrency, 1, 1, 1024);
+  if (!Number.isInteger(concurrency))
+    usage(`--concurrency must be a whole number, got ${JSON.stringify(options.concurrency)}`);
+  const partSizeMiB = numberOption("part-size", options["part-size"], 8, 1 / 1024, 5 * 1024);
+  return { concurrency, partSize: Math.round(partSizeMiB * MiB) };
+}
+
+export const DOWNLOAD_TUNING_OPTIONS = {
+  concurrency: { type: "string" },
+  "part-size": { type: "string" },
+} as const;
+
 /** The number given as --name, or `fallback` when absent; a usage error outside [min, max]. */
 export function numberOption(
   name: string,

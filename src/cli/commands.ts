@@ -7,7 +7,7 @@ import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import { listPages, type S3Client } from "../client.ts";
 import { downloadFile } from "../download.ts";
 import { downloadToFile } from "../node/download-to-file.ts";
-import { numberOption, parseS3Url } from "./arguments.ts";
+import { downloadTuning, numberOption, parseS3Url } from "./arguments.ts";
 import { escapeControl, padStart, shortDate } from "./output.ts";
 import { progressBar } from "./progress-bar.ts";
 import { usage } from "./usage-error.ts";
@@ -51,16 +51,17 @@ export async function listCommand(client: S3Client, [url]: string[], options: Re
 export async function getCommand(
   client: S3Client,
   [url, destination, extra]: string[],
-  _options: Record<string, any>,
+  options: Record<string, any>,
   io: CommandIo,
 ) {
   const { bucket, key } = parseS3Url(url, true);
   const { signal } = io;
   if (extra) usage(`get takes one s3:// URL and one destination, got also ${JSON.stringify(extra)}`);
+  const tuning = downloadTuning(options);
   const bar = progressBar(basename(key));
   try {
     if (destination === "-") {
-      const download = await downloadFile(client, { bucket, key, signal, onProgress: bar.onProgress });
+      const download = await downloadFile(client, { bucket, key, signal, onProgress: bar.onProgress, ...tuning });
       try {
         await pipeline(Readable.fromWeb(download.body as NodeWebStream<Uint8Array>), process.stdout, { signal });
       } catch (error) {
@@ -75,7 +76,7 @@ export async function getCommand(
     if (intoFolder) path = join(destination ?? ".", basename(key));
     if (key.endsWith("/")) usage(`key ${JSON.stringify(key)} ends with "/": name the destination file explicitly`);
     await mkdir(dirname(path), { recursive: true });
-    const result = await downloadToFile(client, { bucket, key, path, signal, onProgress: bar.onProgress });
+    const result = await downloadToFile(client, { bucket, key, path, signal, onProgress: bar.onProgress, ...tuning });
     bar.clear();
     io.report(`s3://${bucket}/${key} -> ${path} (${result.size} bytes, etag ${result.etag})`);
   } finally {

@@ -9,7 +9,7 @@ import { S3Client } from "../client.ts";
 import { NetworkError, S3Error } from "../errors.ts";
 import { nodeFetch } from "../node/fetch.ts";
 import type { Credentials } from "../sigv4.ts";
-import { parseS3Url } from "./arguments.ts";
+import { DOWNLOAD_TUNING_OPTIONS, parseS3Url } from "./arguments.ts";
 import { getCommand, listCommand, presignCommand, type CommandIo } from "./commands.ts";
 import { EXIT, exitCodeOf, isUsageError } from "./exit-codes.ts";
 import { escapeLines } from "./output.ts";
@@ -22,15 +22,18 @@ Usage:
   s3-edge ls s3://bucket[/prefix] [--recursive] [--json]
       One level (delimiter "/"): "PRE dir/" lines, then "date size name" (UTC).
       --recursive lists every key under the prefix. --json: one JSON object per line.
-  s3-edge get s3://bucket/key [FILE|DIR/|-]
+  s3-edge get s3://bucket/key [FILE|DIR/|-] [--concurrency N] [--part-size MIB]
       Download to FILE (default: the key's name in the current directory) atomically:
       a temp file beside it is renamed into place only after the bytes were verified.
       "-" writes to stdout. Progress bar on stderr when stderr is a terminal.
+      --concurrency  fetch byte ranges over N connections at once (default 1; one S3
+                     connection is far slower than the network), --part-size MiB each (default 8).
   s3-edge presign s3://bucket/key [--expires SECONDS]
       Print a presigned GET URL (default 3600 s, at most 604800).
   s3-edge watch s3://bucket/folder [--download-to DIR] [--state FILE] [--interval SECONDS]
                 [--include-subfolders] [--since ISO-DATE] [--min-age SECONDS] [--once] [--json]
                 [--incremental] [--max-requests N] [--filter GLOB] [--sqs QUEUE-URL]
+                [--concurrency N] [--part-size MIB]
       Report each new (or overwritten) file once, oldest first, one line per file
       ("new|updated  lastModified  size  key  etag [-> path] [SKIPPED: reason]"; --json: JSON lines).
       --download-to  download each file into DIR, keeping its path below the folder. A key that
@@ -52,6 +55,7 @@ Usage:
                      file name is matched: --filter '*.csv').
       --sqs URL      take S3 event notifications from this SQS queue instead of polling
                      (AWS_ENDPOINT_URL_SQS: another endpoint for it, e.g. an emulator).
+      --concurrency, --part-size  parallel ranges for each download, as for get.
       A failure that waiting can heal (5xx, SlowDown, network) is retried at the next interval.
       Ctrl-C stops cleanly.
 
@@ -82,7 +86,7 @@ type Command = (
 
 const COMMANDS: Record<string, { run: Command; options: ParseArgsConfig["options"] }> = {
   ls: { run: listCommand, options: { recursive: { type: "boolean" }, json: { type: "boolean" } } },
-  get: { run: getCommand, options: {} },
+  get: { run: getCommand, options: { ...DOWNLOAD_TUNING_OPTIONS } },
   presign: { run: presignCommand, options: { expires: { type: "string" } } },
   watch: {
     run: (client, positionals, options, io) =>
@@ -105,6 +109,7 @@ const COMMANDS: Record<string, { run: Command; options: ParseArgsConfig["options
       "max-requests": { type: "string" },
       filter: { type: "string" },
       sqs: { type: "string" },
+      ...DOWNLOAD_TUNING_OPTIONS,
     },
   },
 };

@@ -19,7 +19,7 @@ import { globMatcher } from "./glob.ts";
 import { localPathOf, prepareFolders, unstorableReason, type PathMapping } from "./local-paths.ts";
 import { escapeControl, padStart } from "./output.ts";
 import { BatchProgress, loadState, lockStateFile, saveState } from "./state-file.ts";
-import { numberOption, parseS3Url } from "./arguments.ts";
+import { downloadTuning, numberOption, parseS3Url } from "./arguments.ts";
 import { usage } from "./usage-error.ts";
 
 export interface WatchIo {
@@ -66,6 +66,7 @@ export async function watchCommand(
     options["max-requests"] == null ? undefined : numberOption("max-requests", options["max-requests"], 0, 1);
   if (maxRequestsPerPoll != null && !Number.isInteger(maxRequestsPerPoll))
     usage(`--max-requests must be a whole number, got ${JSON.stringify(options["max-requests"])}`);
+  const tuning = downloadTuning(options);
   const { signal, output, report } = io;
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
   const directory: string | undefined = options["download-to"] && resolve(options["download-to"]);
@@ -122,7 +123,7 @@ export async function watchCommand(
         const blocked = await prepareFolders(directory!, local.path);
         if (blocked) return { skipped: blocked };
         // Pinned to the listed ETag: a newer version is never written under this event.
-        await downloadToFile(client, { bucket, key: event.key, etag: event.etag, path: local.path, signal });
+        await downloadToFile(client, { bucket, key: event.key, etag: event.etag, path: local.path, signal, ...tuning });
         return { path: local.path };
       } catch (error) {
         if (signal.aborted) throw error;
