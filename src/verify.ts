@@ -37,6 +37,9 @@ export interface ChecksumChoice {
   unverifiedReason?: string;
 }
 
+// S3's limit on the parts of a multipart upload.
+const MAX_PARTS = 10_000;
+
 /** The checksum the first whole-object response (with checksum mode) offers. */
 export function chooseChecksum(response: Pick<ObjectMetadata, "checksums" | "checksumType">): ChecksumChoice {
   const offered = response.checksums as Record<string, string | undefined>;
@@ -44,6 +47,10 @@ export function chooseChecksum(response: Pick<ObjectMetadata, "checksums" | "che
     const value = offered[algorithm.name];
     if (!value) continue;
     const composite = /^(.+)-(\d+)$/.exec(value);
+    // S3 has 1 to 10,000 parts; any other count is a broken (or hostile) header, and a download by
+    // parts would plan that many requests.
+    if (composite && !(+composite[2] >= 1 && +composite[2] <= MAX_PARTS))
+      return { unverifiedReason: `a COMPOSITE ${algorithm.name} of ${composite[2]} parts (S3 has 1 to 10,000)` };
     if (composite) return { algorithm, expected: composite[1], parts: +composite[2] };
     return { algorithm, expected: value };
   }

@@ -701,6 +701,22 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
     assert.equal(gets("mp1.bin").length, 2);
   });
 
+  test("a COMPOSITE checksum claiming a part count S3 cannot have is reported unverified, not planned", async () => {
+    const data = randomData(300_000, 55);
+    for (const count of ["0", "10001", "99999999999"]) {
+      srv.put("mpn.bin", data, { checksums: { crc32c: `AAAAAA==-${count}` }, checksumType: "COMPOSITE" });
+      srv.requests.length = 0;
+      const d = await parallel("mpn.bin");
+      assert.equal(d.verified, undefined);
+      assert.match(d.unverifiedReason!, new RegExp(`${count} parts`));
+      same(await readAll(d.body), data);
+      assert.ok(
+        gets("mpn.bin").every((q) => !/partNumber/.test(q.query)),
+        "no request by part",
+      );
+    }
+  });
+
   test("a COMPOSITE checksum whose part list does not match the composite value: ChecksumMismatch", async () => {
     const data = randomData(2 * MiB, 50);
     const composite = compositeChecksums(data, [MiB, MiB], "crc32");
