@@ -29,6 +29,8 @@ const HOLD_BLOCK = 256 * 1024;
 const COMBINABLE: Record<string, CrcSpec> = { crc32: CRC32_SPEC, crc32c: CRC32C_SPEC, crc64nvme: CRC64NVME_SPEC };
 
 interface Part {
+  /** Its place in the plan (0 is the first part). */
+  index: number;
   /** Object offsets (inclusive); for a partNumber part, known once its response came. */
   start: number;
   end: number;
@@ -47,20 +49,29 @@ interface Part {
 interface PartSink {
   /** Resolves when the part may be requested (in order: when it is within `concurrency` parts of the head). */
   mayStart(index: number): Promise<void> | void;
+  /** The part is requested now. */
+  started?(part: Part): void;
   /** One chunk of a part, in order within the part; a promise holds that part's connection (backpressure). */
   write(part: Part, chunk: Uint8Array, offset: number): Promise<unknown> | void;
   /** A part has all its bytes (and passed its own check). */
   partDone?(part: Part): void;
 }
 
-/** The plan of a parallel download: its parts and what verifies them. */
+/**
+ * The plan of a parallel download: its parts and what verifies them. Parts are made as they are
+ * requested, and dropped once written or delivered: memory follows the parts in flight, not the
+ * object's size over partSize (a 5 TiB object in 64 KiB ranges is 80 million parts).
+ */
 interface Plan {
-  parts: Part[];
+  count: number;
+  partAt(index: number): Part;
   algorithm?: ChecksumAlgorithm;
   /** "combine": part CRCs combined (at offsets); "parts": COMPOSITE, per part; "sequential": hashed as delivered. */
   mode?: "combine" | "parts" | "sequential";
   expected?: string;
   unverifiedReason?: string;
+  /** Mode "parts": every part, for the check of the part checksums. */
+  parts?: Part[];
 }
 
 /**
@@ -70,7 +81,8 @@ interface Plan {
  */
 function plan({ context, choice, parallel }: OpenedDownload, graded: boolean): Plan {
   const { objectSize } = context;
-  const newPart = (start: number, end: number, partNumber?: number): Part => ({
+  const newPart = (index: number, start: number, end: number, partNumber?: number): Part => ({
+    index,
     start,
     end,
     partNumber,
@@ -80,20 +92,25 @@ function plan({ context, choice, parallel }: OpenedDownload, graded: boolean): P
   });
   const { algorithm, expected } = choice;
   if (algorithm && choice.parts) {
-    // The object's own parts: their sizes are learned from each partNumber response.
-    const parts = Array.from({ length: choice.parts }, (_, index) => newPart(NaN, NaN, index + 1));
-    return { parts, algorithm, expected, mode: "parts" };
+    // The object's own parts (at most 10,000, verify.ts): their sizes are learned from each
+    // partNumber response, and all are kept for the check of the part checksums at the end.
+    const parts = Array.from({ length: choice.parts }, (_, index) => newPart(index, NaN, NaN, index + 1));
+    return { count: parts.length, partAt: (index) => parts[index], algorithm, expected, mode: "parts", parts };
   }
   const { partSize, concurrency } = parallel!;
-  const parts: Part[] = [];
-  for (let start = 0; start < objectSize;) {
-    const index = parts.length;
-    const size = graded && index < concurrency ? Math.ceil((partSize * (index + 1)) / concurrency) : partSize;
-    parts.push(newPart(start, Math.min(start + size, objectSize) - 1));
-    start += size;
-  }
-  if (!algorithm) return { parts, unverifiedReason: choice.unverifiedReason };
-  return { parts, algorithm, expected, mode: "sequential" };
+  // Where each graded part starts, and where the graded parts end (then partSize each).
+  const gradedStarts = [0];
+  if (graded)
+    for (let k = 0; k < concurrency && gradedStarts[k] < objectSize; k++)
+      gradedStarts.push(gradedStarts[k] + Math.ceil((partSize * (k + 1)) / concurrency));
+  const gradedCount = gradedStarts.length - 1;
+  const gradedEnd = gradedStarts[gradedCount];
+  const startOf = (index: number) =>
+    index <= gradedCount ? gradedStarts[index] : gradedEnd + (index - gradedCount) * partSize;
+  const count = gradedEnd >= objectSize ? gradedCount : gradedCount + Math.ceil((objectSize - gradedEnd) / partSize);
+  const partAt = (index: number) => newPart(index, startOf(index), Math.min(startOf(index + 1), objectSize) - 1);
+  if (!algorithm) return { count, partAt, unverifiedReason: choice.unverifiedReason };
+  return { count, partAt, algorithm, expected, mode: "sequential" };
 }
 
 /**
@@ -102,7 +119,7 @@ function plan({ context, choice, parallel }: OpenedDownload, graded: boolean): P
  * bytes, in order).
  */
 function verifyParts({ context }: OpenedDownload, { parts, algorithm, mode, expected }: Plan) {
-  if (mode !== "parts") return;
+  if (mode !== "parts" || !parts) return;
   const size = context.objectSize;
   let state = algorithm!.init();
   let next = 0;
@@ -118,23 +135,38 @@ function verifyParts({ context }: OpenedDownload, { parts, algorithm, mode, expe
   checkDigest(context, algorithm!, state, expected, size, `${algorithm!.name} of the part checksums`);
 }
 
-/** The whole object's CRC from its parts' CRCs (mode "combine"), as the algorithm's state (a CrcRegister). */
-function combinedState({ parts, algorithm }: Plan): CrcRegister {
+/**
+ * Mode "combine": the whole object's CRC, merged from the parts' CRCs in object order as the parts
+ * end (they end out of order; a part waits only for the parts before it that are still in flight).
+ */
+function crcMerger({ algorithm }: Plan) {
   const spec = COMBINABLE[algorithm!.name];
   const { width } = spec;
   // The register is the CRC inverted, in two 32-bit halves (a 32-bit CRC's high half is 0).
   const mask = (1n << BigInt(width)) - 1n;
   const crcOf = ({ high, low }: CrcRegister) => ((BigInt(~high >>> 0) << 32n) | BigInt(~low >>> 0)) & mask;
-  let crc = crcOf(parts[0].checksumState);
-  for (const part of parts.slice(1)) crc = combineCrc(spec, crc, crcOf(part.checksumState), part.end - part.start + 1);
-  return { high: width === 64 ? ~Number(crc >> 32n) : 0, low: ~Number(crc & 0xffffffffn) };
+  const ended = new Map<number, Part>();
+  let merged = 0n;
+  let next = 0;
+  return {
+    partDone(part: Part) {
+      ended.set(part.index, part);
+      for (let ready; (ready = ended.get(next)); next++) {
+        ended.delete(next);
+        const crc = crcOf(ready.checksumState);
+        merged = next === 0 ? crc : combineCrc(spec, merged, crc, ready.end - ready.start + 1);
+      }
+    },
+    /** The merged CRC as the algorithm's state, once every part ended. */
+    state: (): CrcRegister => ({ high: width === 64 ? ~Number(merged >> 32n) : 0, low: ~Number(merged & 0xffffffffn) }),
+  };
 }
 
 /**
  * Fetch every part over `concurrency` connections into `sink`. The first failure (or the caller's
  * abort) cancels every range at once and rejects; the returned `cancel` does the same from outside.
  */
-function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink: PartSink) {
+function runParts(opened: OpenedDownload, { count, partAt, algorithm, mode }: Plan, sink: PartSink) {
   const { context, first } = opened;
   const { client, options, request, etag, objectSize } = context;
   const readers = new Set<RangeReader>();
@@ -150,8 +182,8 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
   options.signal?.addEventListener("abort", onAbort);
   if (mode === "parts") first.body.cancel().catch(() => {});
 
-  const fetchPart = async (part: Part, index: number) => {
-    let response: GetObjectResult | undefined = index === 0 && mode !== "parts" ? first : undefined;
+  const fetchPart = async (part: Part) => {
+    let response: GetObjectResult | undefined = part.index === 0 && mode !== "parts" ? first : undefined;
     if (part.partNumber) {
       response = await client.getObject({ ...request, partNumber: part.partNumber, checksumMode: true, ifMatch: etag });
       const range = response.contentRange ?? (response.status === 200 ? { start: 0, end: objectSize - 1 } : undefined);
@@ -180,18 +212,19 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
   };
 
   const worker = async () => {
-    while (!failure && nextIndex < parts.length) {
+    while (!failure && nextIndex < count) {
       const index = nextIndex++;
-      const part = parts[index];
       await sink.mayStart(index);
       if (failure) return;
-      await fetchPart(part, index);
+      const part = partAt(index);
+      sink.started?.(part);
+      await fetchPart(part);
       part.done = true;
       sink.partDone?.(part);
     }
   };
   const concurrency = opened.parallel!.concurrency;
-  const finished = Promise.all(Array.from({ length: Math.min(concurrency, parts.length) }, worker))
+  const finished = Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
     .catch((error) => {
       fail(error);
     })
@@ -219,7 +252,8 @@ function runParts(opened: OpenedDownload, { parts, algorithm, mode }: Plan, sink
 export function partsInOrder(opened: OpenedDownload): InOrderSource {
   const { concurrency, partSize } = opened.parallel!;
   const planned = plan(opened, true);
-  const { parts } = planned;
+  // The parts requested and not yet delivered, by index; `head` is the one being delivered.
+  const live = new Map<number, Part>();
   let head = 0;
   // Who waits for what: the consumer for bytes (or a part done), a held writer for room in its
   // part, a worker for the head to move. Each waits on its own signal, so a chunk wakes the
@@ -240,16 +274,19 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
     async mayStart(index) {
       while (index >= head + concurrency && !run.failed()) await headMoved.wait;
     },
+    started(part) {
+      live.set(part.index, part);
+    },
     async write(part, chunk) {
       const held = (part.held ??= new ByteQueue(pool));
       for (let at = 0; at < chunk.length;) {
         // Full: wait until this part becomes the head and the consumer drains it.
-        while (!run.failed() && (held.length === partSize || (part !== parts[head] && heldAhead >= holdLimit)))
+        while (!run.failed() && (held.length === partSize || (part.index !== head && heldAhead >= holdLimit)))
           await drained.wait;
         if (run.failed()) return;
         const piece = chunk.subarray(at, at + partSize - held.length);
         held.push(piece);
-        if (part !== parts[head]) heldAhead += piece.length;
+        if (part.index !== head) heldAhead += piece.length;
         at += piece.length;
         received.notify();
       }
@@ -265,21 +302,21 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
       for (;;) {
         const failed = run.failed();
         if (failed) throw failed.reason;
-        const part = parts[head];
-        if (!part) {
+        if (head === planned.count) {
           await run.finished;
           verifyParts(opened, planned);
           return undefined;
         }
-        const bytes = part.held?.shift(DELIVERY_CHUNK);
+        const part = live.get(head);
+        const bytes = part?.held?.shift(DELIVERY_CHUNK);
         if (bytes) {
           drained.notify();
           return bytes;
         }
-        if (part.done) {
-          head++;
+        if (part?.done) {
+          live.delete(head++);
           // The new head's bytes are no longer ahead of the consumer (a part waiting on holdLimit goes on).
-          heldAhead -= parts[head]?.held?.length ?? 0;
+          heldAhead -= live.get(head)?.held?.length ?? 0;
           headMoved.notify();
           drained.notify();
           continue;
@@ -336,10 +373,14 @@ export async function downloadPartsTo(
       planned.unverifiedReason = `a ${name} cannot be combined from ranges written at offsets: use concurrency 1`;
     }
   }
-  await runParts(opened, planned, { mayStart() {}, write: (_part, chunk, offset) => write(chunk, offset) }).finished;
+  const merger = planned.mode === "combine" ? crcMerger(planned) : undefined;
+  await runParts(opened, planned, {
+    mayStart() {},
+    write: (_part, chunk, offset) => write(chunk, offset),
+    partDone: merger?.partDone,
+  }).finished;
   const { context } = opened;
-  if (planned.mode === "combine")
-    checkDigest(context, planned.algorithm!, combinedState(planned), planned.expected, context.objectSize);
+  if (merger) checkDigest(context, planned.algorithm!, merger.state(), planned.expected, context.objectSize);
   verifyParts(opened, planned);
   return verifiedAs(planned);
 }

@@ -726,6 +726,59 @@ describe("downloadFile with concurrency > 1 (parallel ranges)", () => {
   });
 });
 
+test(
+  "parts are planned as they are requested: a 5 TiB object in 1 KiB ranges starts at once",
+  { timeout: 30_000 },
+  async () => {
+    // A scripted object whose byte i is i % 251, served for any range without storing it.
+    const size = 5 * 1024 ** 4,
+      partSize = 1024;
+    const byteAt = (offset: number) => offset % 251;
+    const bytesFrom = (start: number, end: number) => {
+      let next = start;
+      return new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (next > end) return controller.close();
+          const chunk = Uint8Array.from({ length: Math.min(4096, end - next + 1) }, (_, i) => byteAt(next + i));
+          next += chunk.length;
+          controller.enqueue(chunk);
+        },
+      });
+    };
+    const requests: (string | undefined)[] = [];
+    const scripted = {
+      async getObject(params: any): Promise<GetObjectResult> {
+        requests.push(params.range);
+        const ranged = /^bytes=(\d+)-(\d+)$/.exec(params.range ?? "");
+        const [start, end] = ranged ? [+ranged[1], +ranged[2]] : [0, size - 1];
+        return {
+          size,
+          contentLength: end - start + 1,
+          etag: '"e"',
+          lastModified: new Date(0),
+          checksums: {},
+          metadata: {},
+          status: ranged ? 206 : 200,
+          contentRange: ranged ? { start, end, size } : undefined,
+          body: bytesFrom(start, end),
+        } as unknown as GetObjectResult;
+      },
+    };
+    const d = await downloadFile(scripted, { bucket: "b", key: "huge", concurrency: 4, partSize });
+    assert.equal(d.size, size);
+    const reader = d.body.getReader();
+    let offset = 0;
+    while (offset < 256 * 1024) {
+      const { value } = await reader.read();
+      for (let i = 0; i < value!.length; i++) assert.equal(value![i], byteAt(offset + i), `byte ${offset + i}`);
+      offset += value!.length;
+    }
+    await reader.cancel();
+    // Only the parts near the one being read were requested (256 KiB read, 1 KiB parts, 4 in flight).
+    assert.ok(requests.length <= 256 + 8, `${requests.length} requests`);
+  },
+);
+
 describe("downloadFile with a scripted client (framing HTTP cannot produce)", () => {
   const body = (...parts: (Uint8Array | Error)[]) => {
     let i = 0;
