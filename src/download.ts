@@ -4,7 +4,7 @@
 import type { S3Client } from "./client.ts";
 import { partsInOrder } from "./download-parallel.ts";
 import { InputError } from "./errors.ts";
-import { openRange, rangeBounds, type DownloadContext } from "./range-reader.ts";
+import { openRange, RANGE_FORM, rangeBounds, type DownloadContext } from "./range-reader.ts";
 import type { GetObjectParams, GetObjectResult, RequestOptions, SseCustomerKey } from "./types.ts";
 import { checkDigest, chooseChecksum, type ChecksumAlgorithm, type ChecksumChoice } from "./verify.ts";
 
@@ -71,24 +71,26 @@ export interface OpenedDownload {
 }
 
 const GiB = 1024 * 1024 * 1024;
-// What each numeric option must be, as a check and the words for the error. Bad values are refused
+// What each numeric option must be: a check and the words for the error. Bad values are refused
 // before any request: a NaN partSize would otherwise bound nothing, and a range S3 cannot parse is
 // ignored by S3 (the whole object would come back as if it were the range).
-const OPTION_RULES: Record<string, [(value: number) => boolean, string]> = {
-  concurrency: [(value) => Number.isInteger(value) && value >= 1 && value <= 1024, "a whole number from 1 to 1024"],
-  partSize: [
-    (value) => Number.isInteger(value) && value >= 1024 && value <= 5 * GiB,
-    "a whole number of bytes from 1 KiB to 5 GiB",
-  ],
-  maxResumes: [(value) => Number.isInteger(value) && value >= 0, "a whole number >= 0"],
-  idleTimeoutMs: [(value) => Number.isFinite(value) && value > 0, "a number of milliseconds > 0"],
-  minBytesPerSecond: [(value) => Number.isFinite(value) && value >= 0, "a number >= 0"],
+const OPTION_RULES: Record<string, { valid: (value: number) => boolean; what: string }> = {
+  concurrency: {
+    valid: (value) => Number.isInteger(value) && value >= 1 && value <= 1024,
+    what: "a whole number from 1 to 1024",
+  },
+  partSize: {
+    valid: (value) => Number.isInteger(value) && value >= 1024 && value <= 5 * GiB,
+    what: "a whole number of bytes from 1 KiB to 5 GiB",
+  },
+  maxResumes: { valid: (value) => Number.isInteger(value) && value >= 0, what: "a whole number >= 0" },
+  idleTimeoutMs: { valid: (value) => Number.isFinite(value) && value > 0, what: "a number of milliseconds > 0" },
+  minBytesPerSecond: { valid: (value) => Number.isFinite(value) && value >= 0, what: "a number >= 0" },
 };
-const RANGE = /^bytes=(?:(\d+)-(\d*)|-(\d*[1-9]\d*))$/;
 
 /** Throws InputError for the first option that cannot be used. */
 function checkOptions(options: DownloadOptions): void {
-  for (const [field, [valid, what]] of Object.entries(OPTION_RULES)) {
+  for (const [field, { valid, what }] of Object.entries(OPTION_RULES)) {
     const value = options[field as keyof DownloadOptions];
     if (value !== undefined && !(typeof value === "number" && valid(value)))
       throw new InputError(
@@ -96,7 +98,7 @@ function checkOptions(options: DownloadOptions): void {
         field,
       );
   }
-  const range = options.range === undefined ? undefined : RANGE.exec(String(options.range));
+  const range = options.range === undefined ? undefined : RANGE_FORM.exec(String(options.range));
   if (options.range !== undefined && (!range || (range[2] && +range[2] < +range[1])))
     throw new InputError(
       `download: range must be "bytes=start-end" (start <= end), "bytes=start-" or "bytes=-length", not ${JSON.stringify(options.range)}`,

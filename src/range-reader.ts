@@ -221,10 +221,17 @@ export function openRange(context: DownloadContext, start: number, end: number, 
   };
 }
 
-/** The inclusive byte bounds an HTTP Range header asks of an object of `objectSize` bytes. */
+/**
+ * The Range forms S3 uses: "bytes=start-end", "bytes=start-" or "bytes=-suffixLength" (groups:
+ * start, end, suffixLength). S3 ignores any other value and sends the whole object.
+ */
+export const RANGE_FORM = /^bytes=(?:(\d+)-(\d*)|-(\d*[1-9]\d*))$/;
+
+/** The inclusive byte bounds a Range header (checked against RANGE_FORM) asks of an object of `objectSize` bytes. */
 export function rangeBounds(range: string | undefined, objectSize: number): { start: number; end: number } {
-  const asked = range && /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-  if (!asked || !(asked[1] || asked[2])) return { start: 0, end: objectSize - 1 };
-  if (!asked[1]) return { start: Math.max(0, objectSize - +asked[2]), end: objectSize - 1 };
-  return { start: +asked[1], end: Math.min(asked[2] ? +asked[2] : Infinity, objectSize - 1) };
+  const asked = range === undefined ? undefined : RANGE_FORM.exec(range);
+  if (!asked) return { start: 0, end: objectSize - 1 };
+  const [, start, end, suffixLength] = asked;
+  if (suffixLength) return { start: Math.max(0, objectSize - +suffixLength), end: objectSize - 1 };
+  return { start: +start, end: Math.min(end ? +end : Infinity, objectSize - 1) };
 }
