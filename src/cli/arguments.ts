@@ -27,9 +27,7 @@ const MiB = 1024 * 1024;
  * downloadFile's `concurrency` and `partSize` (defaults 1 and 8 MiB).
  */
 export function downloadTuning(options: Record<string, string | undefined>): { concurrency: number; partSize: number } {
-  const concurrency = numberOption("concurrency", options.concurrency, 1, 1, 1024);
-  if (!Number.isInteger(concurrency))
-    usage(`--concurrency must be a whole number, got ${JSON.stringify(options.concurrency)}`);
+  const concurrency = wholeNumberOption("concurrency", options.concurrency, 1, 1, 1024);
   const partSizeMiB = numberOption("part-size", options["part-size"], 8, 1 / 1024, 5 * 1024);
   return { concurrency, partSize: Math.round(partSizeMiB * MiB) };
 }
@@ -51,5 +49,18 @@ export function numberOption(
   const number = Number(value);
   if (!value.trim() || !(number >= min && number <= max))
     usage(`--${name} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+/** numberOption for counts: a usage error unless the number is whole. */
+export function wholeNumberOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max = Infinity,
+): number {
+  const number = numberOption(name, value, fallback, min, max);
+  if (!Number.isInteger(number)) usage(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
   return number;
 }

@@ -19,7 +19,7 @@ import { globMatcher } from "./glob.ts";
 import { localPathOf, prepareFolders, unstorableReason, type PathMapping } from "./local-paths.ts";
 import { escapeControl, padStart } from "./output.ts";
 import { BatchProgress, loadState, lockStateFile, saveState } from "./state-file.ts";
-import { downloadTuning, numberOption, parseS3Url } from "./arguments.ts";
+import { downloadTuning, numberOption, parseS3Url, wholeNumberOption } from "./arguments.ts";
 import { usage } from "./usage-error.ts";
 
 export interface WatchIo {
@@ -63,9 +63,7 @@ export async function watchCommand(
     usage("--once polls the folder until caught up; with --sqs the watcher runs until stopped");
   const intervalMs = numberOption("interval", options.interval, 10, 0) * 1000;
   const maxRequestsPerPoll =
-    options["max-requests"] == null ? undefined : numberOption("max-requests", options["max-requests"], 0, 1);
-  if (maxRequestsPerPoll != null && !Number.isInteger(maxRequestsPerPoll))
-    usage(`--max-requests must be a whole number, got ${JSON.stringify(options["max-requests"])}`);
+    options["max-requests"] == null ? undefined : wholeNumberOption("max-requests", options["max-requests"], 0, 1);
   const tuning = downloadTuning(options);
   const { signal, output, report } = io;
   const prefix = folder && !folder.endsWith("/") ? folder + "/" : folder;
