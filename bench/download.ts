@@ -127,25 +127,20 @@ await esbuild.build({
   logLevel: "error",
 });
 
-await esbuild.build({
-  entryPoints: [new URL("../src/index.node.ts", here).pathname],
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  outfile: new URL(".build/s3-edge-node-default.mjs", here).pathname,
-  logLevel: "error",
-});
-
-await esbuild.build({
-  entryPoints: [new URL("../src/node/index.ts", here).pathname],
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  outfile: new URL(".build/s3-edge-node.mjs", here).pathname,
-  logLevel: "error",
-});
+// The package as Node imports it (its "node" export), and s3-edge/node (nodeFetch for the reference row).
+for (const [entry, bundle] of [
+  ["../src/index.node.ts", ".build/s3-edge-node-default.mjs"],
+  ["../src/node/index.ts", ".build/s3-edge-node.mjs"],
+])
+  await esbuild.build({
+    entryPoints: [new URL(entry, here).pathname],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    outfile: new URL(bundle, here).pathname,
+    logLevel: "error",
+  });
 
 const server = createServer(serve);
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
