@@ -59,7 +59,7 @@ after(async () => {
 const cli = (args: string[], env?: Record<string, string | undefined>) => runCli(server, args, env);
 const put = (key: string, body: string) => client.putObject({ bucket, key, body });
 /** `watch --once` over a folder and its subfolders since 2000, JSON lines, downloading into `downloads`. */
-const watchOnceJson = (folder: string, downloads: string) =>
+const watchOnceJson = (folder: string, downloads: string, ...extra: string[]) =>
   cli([
     "watch",
     `s3://${bucket}/${folder}/`,
@@ -69,6 +69,7 @@ const watchOnceJson = (folder: string, downloads: string) =>
     "--json",
     "--download-to",
     downloads,
+    ...extra,
   ]);
 
 /**
@@ -399,19 +400,7 @@ describe("watch: --filter, --incremental, --max-requests", () => {
     for (const [key, body] of Object.entries(files)) await client.putObject({ bucket, key, body });
     await settle();
     const downloads = join(work, "par-downloads");
-    const run = await cli([
-      "watch",
-      `s3://${bucket}/par/`,
-      "--once",
-      ...SINCE,
-      "--json",
-      "--download-to",
-      downloads,
-      "--concurrency",
-      "3",
-      "--part-size",
-      "0.25",
-    ]);
+    const run = await watchOnceJson("par", downloads, "--concurrency", "3", "--part-size", "0.25");
     assert.equal(run.code, 0, run.stderr);
     for (const [key, body] of Object.entries(files))
       assert.deepEqual(readFileSync(join(downloads, key.slice("par/".length))), body, key);
