@@ -101,8 +101,8 @@ function plan({ context, choice, parallel }: OpenedDownload, graded: boolean): P
   // Where each graded part starts, and where the graded parts end (then partSize each).
   const gradedStarts = [0];
   if (graded)
-    for (let k = 0; k < concurrency && gradedStarts[k] < objectSize; k++)
-      gradedStarts.push(gradedStarts[k] + Math.ceil((partSize * (k + 1)) / concurrency));
+    for (let index = 0; index < concurrency && gradedStarts[index] < objectSize; index++)
+      gradedStarts.push(gradedStarts[index] + Math.ceil((partSize * (index + 1)) / concurrency));
   const gradedCount = gradedStarts.length - 1;
   const gradedEnd = gradedStarts[gradedCount];
   const startOf = (index: number) =>
@@ -265,11 +265,15 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
   // Received bytes are copied into blocks (byte-queue.ts) and handed out as fresh copies of
   // DELIVERY_CHUNK bytes: the network's chunks die young instead of living as long as their part,
   // and a part larger than partSize (a COMPOSITE object's own parts can be 5 GiB) never holds more
-  // than partSize.
+  // than partSize. Blocks go back to the pool as they are read (a failure leaves them to the GC).
   const pool = new BlockPool(Math.min(HOLD_BLOCK, partSize));
-  // Bytes held by parts other than the head: beyond this they wait (their connections pause).
+  // Bytes held by the parts other than the head: beyond this they wait (their connections pause).
   const holdLimit = (Math.max(1, concurrency - 1) * partSize) / 2;
-  let heldAhead = 0;
+  const heldAhead = () => {
+    let bytes = 0;
+    for (const [index, part] of live) if (index !== head) bytes += part.held?.length ?? 0;
+    return bytes;
+  };
   const run = runParts(opened, planned, {
     async mayStart(index) {
       while (index >= head + concurrency && !run.failed()) await headMoved.wait;
@@ -280,13 +284,13 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
     async write(part, chunk) {
       const held = (part.held ??= new ByteQueue(pool));
       for (let at = 0; at < chunk.length;) {
-        // Full: wait until this part becomes the head and the consumer drains it.
-        while (!run.failed() && (held.length === partSize || (part.index !== head && heldAhead >= holdLimit)))
+        // Wait while the part is full (until it is the head and the consumer drains it), or while
+        // the parts ahead of the head are at their limit (until the head moves on).
+        while (!run.failed() && (held.length === partSize || (part.index !== head && heldAhead() >= holdLimit)))
           await drained.wait;
         if (run.failed()) return;
         const piece = chunk.subarray(at, at + partSize - held.length);
         held.push(piece);
-        if (part.index !== head) heldAhead += piece.length;
         at += piece.length;
         received.notify();
       }
@@ -294,7 +298,6 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
     partDone: received.notify,
   });
   run.finished.then(notifyAll, notifyAll);
-  // Blocks go back to the pool as they are read; a failure leaves them to the GC with the download.
 
   run.finished.catch(() => {}); // read through body; an unread failure is not an unhandled rejection
   return {
@@ -315,8 +318,6 @@ export function partsInOrder(opened: OpenedDownload): InOrderSource {
         }
         if (part?.done) {
           live.delete(head++);
-          // The new head's bytes are no longer ahead of the consumer (a part waiting on holdLimit goes on).
-          heldAhead -= live.get(head)?.held?.length ?? 0;
           headMoved.notify();
           drained.notify();
           continue;
