@@ -30,10 +30,8 @@ export function signersFor(source: CredentialsSource, service: string) {
   const signers = new Map<string, { identity: string; signer: SigV4Signer }>();
   return async (region: string): Promise<SigV4Signer> => {
     const credentials = typeof source == "function" ? await source() : source;
-    // What signing uses: a change of any of these makes a new signer (a provider's other fields,
-    // such as an expiry, do not). Three strings joined, not the object serialized: this runs
-    // before every request.
-    const identity = `${credentials?.accessKeyId}\n${credentials?.secretAccessKey}\n${credentials?.sessionToken}`;
+    // Any change of the credentials (keys, token, a provider's expiry field) makes a new signer.
+    const identity = JSON.stringify(credentials);
     let current = signers.get(region);
     if (current?.identity != identity)
       signers.set(region, (current = { identity, signer: new SigV4Signer({ ...credentials, region, service }) }));
