@@ -95,6 +95,3 @@ export const crcDigest = (width: 32 | 64, advance: ReturnType<typeof reflectedCr
   update: advance,
   digest: ({ high, low }: CrcRegister) => [...(width === 64 ? crcBytes(~high) : []), ...crcBytes(~low)],
 });
-
-/** Base64 of digest bytes, as S3 carries checksums in headers. */
-export const base64 = (bytes: Uint8Array | number[]) => btoa(String.fromCharCode(...bytes));

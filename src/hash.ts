@@ -150,6 +150,9 @@ export function sha256Update(hash: Sha256, chunk: Uint8Array): Sha256 {
 export const sha256Digest = (hash: Sha256): Uint8Array =>
   digest(hash.pending.subarray(0, hash.pendingLength), hash.state, hash.compressedLength);
 
+/** Base64 of digest bytes, as S3 carries checksums in headers (and the trigger state its digests). */
+export const base64 = (bytes: Uint8Array | number[]) => btoa(String.fromCharCode(...bytes));
+
 export const hex = (bytes: Uint8Array): string => {
   let out = "";
   for (let i = 0; i < bytes.length; i++) out += bytes[i].toString(16).padStart(2, "0");

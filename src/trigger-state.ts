@@ -15,7 +15,7 @@
 //   isUpdate true.
 // One entry per (key, content): a redelivered notification of an older version of a key is still
 // recognized after a newer version was handled.
-import { sha256 } from "./hash.ts";
+import { base64, sha256 } from "./hash.ts";
 import { InputError } from "./errors.ts";
 
 /**
@@ -70,8 +70,7 @@ export const secondOf = (time: number) => Math.floor(time / 1000);
 export const toPosition = (time: number, key = "") => new Date(time).toISOString() + key;
 
 /** The first `chars` base64 characters (6 bits each) of a SHA-256: `chars` bytes are more than enough. */
-const digestChars = (text: string, chars: number) =>
-  btoa(String.fromCharCode(...sha256(text).subarray(0, chars))).slice(0, chars);
+const digestChars = (text: string, chars: number) => base64(sha256(text).subarray(0, chars)).slice(0, chars);
 
 /** 36-bit digest of a key, 6 base64 characters: the start of its versionKeys. */
 export const keyDigest = (key: string) => digestChars("k" + key, KEY_DIGEST_CHARS);

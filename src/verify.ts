@@ -2,9 +2,9 @@
 // S3 sends x-amz-checksum-* (with checksum mode) only on a whole-object GET or HEAD: a FULL_OBJECT
 // value is a digest of every byte; a COMPOSITE value ("<base64>-N") is a digest of the N parts'
 // digests, checkable only part by part (see download-parallel.ts). SHA-1 is not implemented here.
-import { advanceCrc32, advanceCrc32c, base64, crcDigest } from "./checksum.ts";
+import { advanceCrc32, advanceCrc32c, crcDigest } from "./checksum.ts";
 import { advanceCrc64nvme } from "./crc64.ts";
-import { sha256Digest, sha256Init, sha256Update } from "./hash.ts";
+import { base64, sha256Digest, sha256Init, sha256Update } from "./hash.ts";
 import { downloadError, type DownloadContext } from "./range-reader.ts";
 import type { ObjectMetadata } from "./types.ts";
 

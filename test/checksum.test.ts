@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { test } from "node:test";
-import { base64 as b64, crc32 as crc32s, crc32c as crc32cs, crcBytes } from "../src/checksum.ts";
+import { crc32 as crc32s, crc32c as crc32cs, crcBytes } from "../src/checksum.ts";
+import { base64 as b64 } from "../src/hash.ts";
 
 const crcBase64 = (c: number) => b64(crcBytes(c));
 

@@ -6,8 +6,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { crc32 as zcrc32 } from "node:zlib";
-import { base64, crc32c, crcBytes } from "../../src/checksum.ts"; // verified against RFC 3720 vectors in checksum.test.ts
+import { crc32c, crcBytes } from "../../src/checksum.ts"; // verified against RFC 3720 vectors in checksum.test.ts
 import { crc64Bytes, crc64nvme } from "../../src/crc64.ts";
+import { base64 } from "../../src/hash.ts";
 import { seededRandom } from "./util.ts"; // verified against the NVMe check value in checksum.test.ts
 
 export interface StoredObject {
